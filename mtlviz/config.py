@@ -1,0 +1,414 @@
+"""ExperimentConfig: the single source of truth for a run.
+
+Frozen dataclasses, validated on construction (every message names the field,
+the value found and what is allowed), and a strict JSON round-trip: unknown keys
+are rejected by name, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from mtlviz.errors import ConfigError
+from mtlviz.optim.registry import OPTIMIZERS
+
+# Server-side limits on what one experiment may ask for. The widgets use the same
+# bounds, but these are enforced here so a hand-written config cannot exceed them.
+LIMITS = {
+    "tasks": (1, 8),
+    "optimizers": (1, 8),
+    "num_samples": (20, 200_000),
+    "input_dim": (1, 256),
+    "hidden": (1, 1024),
+    "depth": (0, 8),
+    "steps": (1, 100_000),
+    "batch_size": (1, 4096),
+    "num_classes": (2, 100),
+    "num_sines": (0, 50),
+}
+
+TASK_TYPES = ("regression", "classification")
+DEVICES = ("auto", "cpu", "cuda")
+ACTIVATIONS = ("relu", "tanh", "gelu")
+SHARING = ("independent", "hard", "soft", "soft_chain")
+
+
+# ----------------------------------------------------------------- validation helpers
+
+
+def _found(value: Any) -> str:
+    return f"found {value!r}"
+
+
+def _int(path: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, f"expected an integer in [{low}, {high}], {_found(value)}")
+    if not low <= value <= high:
+        raise ConfigError(path, f"expected an integer in [{low}, {high}], {_found(value)}")
+    return value
+
+
+def _float(path: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> float:
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(path, f"expected a number in {interval}, {_found(value)}")
+    value = float(value)
+    ok = math.isfinite(value) and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        raise ConfigError(path, f"expected a number in {interval}, {_found(value)}")
+    return value
+
+
+def _choice(path: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(path, f"expected one of {', '.join(allowed)}; {_found(value)}")
+    return value
+
+
+def _bool(path: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(path, f"expected true or false, {_found(value)}")
+    return value
+
+
+def _text(path: str, value: Any, max_len: int = 60) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise ConfigError(path, f"expected a non-empty text of at most {max_len} characters, {_found(value)}")
+    return value.strip()
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _keys(path: str, data: Any, cls: type, extra: tuple[str, ...] = ()) -> dict:
+    """Check that `data` is an object whose keys all belong to `cls`."""
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected an object, found {type(data).__name__}")
+    allowed = [f.name for f in fields(cls)] + list(extra)
+    for key in data:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise ConfigError(where, f"unknown key; allowed keys are {', '.join(allowed)}")
+    return data
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its name, its type and how its loss enters the objective."""
+
+    name: str
+    type: str = "regression"
+    num_classes: int = 2  # classification only; 2 = binary
+    # Multiplies the task's loss as reported and trained on: a change of units that
+    # makes one task's loss (and gradient) larger than another's, to show imbalance.
+    loss_scale: float = 1.0
+    # w_t in the objective sum_t w_t * L_t; unlike loss_scale it is a training choice.
+    weight: float = 1.0
+    path: str = field(default="", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        p = self.path
+        _set(self, "name", _text(_join(p, "name"), self.name, 40))
+        _choice(_join(p, "type"), self.type, TASK_TYPES)
+        _set(self, "num_classes", _int(_join(p, "num_classes"), self.num_classes, *LIMITS["num_classes"]))
+        _set(self, "loss_scale", _float(_join(p, "loss_scale"), self.loss_scale, 0.0, 1e6, low_open=True))
+        _set(self, "weight", _float(_join(p, "weight"), self.weight, 0.0, 1e6))
+
+    @property
+    def output_dim(self) -> int:
+        return self.num_classes if self.type == "classification" else 1
+
+
+@dataclass(frozen=True)
+class SyntheticTasks:
+    """Synthetic tasks with controllable relatedness (Ma et al., KDD 2018, MMoE).
+
+    Each task's weight vector is `scale` times a unit vector; every pair of unit
+    vectors has cosine `relatedness`, and labels add `num_sines` shared sine terms.
+    """
+
+    source: str = "synthetic"
+    targets: tuple[TaskSpec, ...] = (TaskSpec("task A"), TaskSpec("task B"))
+    relatedness: float = 0.5
+    input_dim: int = 16
+    num_samples: int = 4000
+    val_fraction: float = 0.2
+    scale: float = 0.3  # c in the paper: keeps w.x in the range where the sines matter
+    num_sines: int = 5  # m in the paper
+    noise_std: float = 0.01
+    path: str = field(default="tasks", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        p = self.path
+        _choice(_join(p, "source"), self.source, ("synthetic",))
+        targets = tuple(self.targets)
+        low, high = LIMITS["tasks"]
+        if not low + 1 <= len(targets) <= high:
+            raise ConfigError(_join(p, "targets"), f"expected 2 to {high} tasks, found {len(targets)}")
+        names = [t.name for t in targets]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ConfigError(f"{_join(p, 'targets')}[{i}].name", f"task names must be unique; {name!r} is used twice")
+        _set(self, "targets", targets)
+        t = len(targets)
+        # The Gram matrix with p off the diagonal is positive semi-definite iff p >= -1/(T-1).
+        lowest = -1.0 / (t - 1)
+        rel = _float(_join(p, "relatedness"), self.relatedness, -1.0, 1.0)
+        if rel < lowest - 1e-12:
+            raise ConfigError(
+                _join(p, "relatedness"),
+                f"{t} tasks cannot all have pairwise cosine {rel:g}; the lowest feasible value is "
+                f"-1/(T-1) = {lowest:.4g}, found {rel:g}",
+            )
+        _set(self, "relatedness", rel)
+        _set(self, "input_dim", _int(_join(p, "input_dim"), self.input_dim, *LIMITS["input_dim"]))
+        if self.input_dim < t:
+            raise ConfigError(
+                _join(p, "input_dim"), f"needs at least one dimension per task ({t}), found {self.input_dim}"
+            )
+        _set(self, "num_samples", _int(_join(p, "num_samples"), self.num_samples, *LIMITS["num_samples"]))
+        _set(self, "val_fraction", _float(_join(p, "val_fraction"), self.val_fraction, 0.05, 0.9))
+        _set(self, "scale", _float(_join(p, "scale"), self.scale, 0.0, 100.0, low_open=True))
+        _set(self, "num_sines", _int(_join(p, "num_sines"), self.num_sines, *LIMITS["num_sines"]))
+        _set(self, "noise_std", _float(_join(p, "noise_std"), self.noise_std, 0.0, 100.0))
+        n_val = round(self.num_samples * self.val_fraction)
+        for i, spec in enumerate(targets):
+            if spec.type == "classification" and min(n_val, self.num_samples - n_val) < 2 * spec.num_classes:
+                raise ConfigError(
+                    f"{_join(p, 'targets')}[{i}].num_classes",
+                    f"{spec.num_classes} classes need at least {2 * spec.num_classes} samples in each split; "
+                    f"found {n_val} validation and {self.num_samples - n_val} training samples",
+                )
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.targets)
+
+
+TASK_SOURCES: dict[str, type] = {"synthetic": SyntheticTasks}
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sharing strategy and network size."""
+
+    sharing: str = "hard"
+    hidden: int = 64
+    depth: int = 2  # hidden layers; 0 gives a linear model
+    activation: str = "relu"
+    # lambda of the soft-sharing coupling penalty (soft, soft_chain only)
+    coupling: float = 0.01
+
+    def __post_init__(self) -> None:
+        _choice("model.sharing", self.sharing, SHARING)
+        _set(self, "hidden", _int("model.hidden", self.hidden, *LIMITS["hidden"]))
+        _set(self, "depth", _int("model.depth", self.depth, *LIMITS["depth"]))
+        _choice("model.activation", self.activation, ACTIVATIONS)
+        _set(self, "coupling", _float("model.coupling", self.coupling, 0.0, 1e4))
+
+
+# ------------------------------------------------------------------------ optimizers
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """One optimizer configuration: a torch.optim class, its learning rate and options."""
+
+    name: str
+    lr: float
+    label: str = ""  # shown in legends; derived from name and lr when empty
+    options: dict[str, Any] = field(default_factory=dict)
+    path: str = field(default="optimizers[0]", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        p = self.path
+        _choice(_join(p, "name"), self.name, tuple(OPTIMIZERS))
+        # lr up to 1e4: people type absurd values on purpose to watch divergence.
+        _set(self, "lr", _float(_join(p, "lr"), self.lr, 0.0, 1e4, low_open=True))
+        spec = OPTIMIZERS[self.name]
+        if not isinstance(self.options, dict):
+            raise ConfigError(_join(p, "options"), f"expected an object, found {type(self.options).__name__}")
+        clean: dict[str, Any] = {}
+        for key, value in self.options.items():
+            if key not in spec.options:
+                raise ConfigError(
+                    _join(p, key),
+                    f"{spec.title} has no option {key!r}; its options are {', '.join(spec.options)}",
+                )
+            clean[key] = _option(_join(p, key), spec.options[key], value)
+        if self.name == "sgd" and clean.get("nesterov"):
+            if clean.get("momentum", 0.0) <= 0 or clean.get("dampening", 0.0) != 0:
+                raise ConfigError(
+                    _join(p, "nesterov"),
+                    "Nesterov momentum needs momentum > 0 and dampening 0; found "
+                    f"momentum {clean.get('momentum', 0.0):g}, dampening {clean.get('dampening', 0.0):g}",
+                )
+        _set(self, "options", clean)
+        label = self.label.strip() if isinstance(self.label, str) else self.label
+        _set(self, "label", _text(_join(p, "label"), label, 40) if label else self.default_label())
+
+    def default_label(self) -> str:
+        return f"{OPTIMIZERS[self.name].title} lr={self.lr:g}"
+
+    def option(self, key: str) -> Any:
+        """The option's value, or PyTorch's default when it was not set."""
+        return self.options.get(key, OPTIMIZERS[self.name].options[key].default)
+
+
+def _option(path: str, spec: Any, value: Any) -> Any:
+    if spec.kind == "bool":
+        return _bool(path, value)
+    if spec.kind == "betas":
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ConfigError(path, f"expected {spec.describe()}, {_found(value)}")
+        return tuple(_float(f"{path}[{i}]", v, spec.low, spec.high, high_open=True) for i, v in enumerate(value))
+    return _float(path, value, spec.low, spec.high, high_open=not spec.high_inclusive)
+
+
+# -------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 128
+    eval_every: int = 25  # validation is a full pass over the held-out split
+    seed: int = 0
+    device: str = "auto"  # auto picks CUDA when it is available
+
+    def __post_init__(self) -> None:
+        _set(self, "steps", _int("train.steps", self.steps, *LIMITS["steps"]))
+        _set(self, "batch_size", _int("train.batch_size", self.batch_size, *LIMITS["batch_size"]))
+        _set(self, "eval_every", _int("train.eval_every", self.eval_every, 1, LIMITS["steps"][1]))
+        _set(self, "seed", _int("train.seed", self.seed, 0, 2**31 - 1))
+        _choice("train.device", self.device, DEVICES)
+
+
+# ------------------------------------------------------------------------ experiment
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    tasks: SyntheticTasks = field(default_factory=SyntheticTasks)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizers: tuple[OptimizerConfig, ...] = (
+        OptimizerConfig("sgd", 0.05, "SGD"),
+        OptimizerConfig("adam", 1e-3, "Adam"),
+        OptimizerConfig("adamw", 1e-3, "AdamW", {"weight_decay": 0.01}),
+    )
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        opts = tuple(self.optimizers)
+        low, high = LIMITS["optimizers"]
+        if not low <= len(opts) <= high:
+            raise ConfigError("optimizers", f"expected {low} to {high} optimizer configurations, found {len(opts)}")
+        labels = [o.label for o in opts]
+        for i, label in enumerate(labels):
+            if label in labels[:i]:
+                raise ConfigError(f"optimizers[{i}].label", f"labels must be unique; {label!r} is used twice")
+        _set(self, "optimizers", opts)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(o.label for o in self.optimizers)
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        tasks = {f.name: getattr(self.tasks, f.name) for f in fields(self.tasks) if f.name not in ("targets", "path")}
+        tasks["targets"] = [_plain(t, skip=("path",)) for t in self.tasks.targets]
+        optimizers = [{"name": o.name, "label": o.label, "lr": o.lr, **_jsonable(o.options)} for o in self.optimizers]
+        return {
+            "tasks": tasks,
+            "model": _plain(self.model),
+            "optimizers": optimizers,
+            "train": _plain(self.train),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ExperimentConfig:
+        data = _keys("", data, cls)
+        tasks = _tasks_from_dict(data.get("tasks", {}))
+        model = ModelConfig(**_keys("model", data.get("model", {}), ModelConfig))
+        raw_opts = data.get("optimizers", None)
+        if raw_opts is None:
+            optimizers = cls().optimizers
+        else:
+            if not isinstance(raw_opts, list):
+                raise ConfigError("optimizers", f"expected a list, found {type(raw_opts).__name__}")
+            optimizers = tuple(_optimizer_from_dict(f"optimizers[{i}]", o) for i, o in enumerate(raw_opts))
+        train = TrainConfig(**_keys("train", data.get("train", {}), TrainConfig))
+        return cls(tasks=tasks, model=model, optimizers=optimizers, train=train)
+
+    @classmethod
+    def from_json(cls, text: str) -> ExperimentConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        return cls.from_dict(data)
+
+
+def _plain(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj) if f.name not in skip}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _tasks_from_dict(data: Any) -> SyntheticTasks:
+    if not isinstance(data, dict):
+        raise ConfigError("tasks", f"expected an object, found {type(data).__name__}")
+    source = data.get("source", "synthetic")
+    _choice("tasks.source", source, tuple(TASK_SOURCES))
+    cls = TASK_SOURCES[source]
+    data = _keys("tasks", data, cls)
+    kwargs = {k: v for k, v in data.items() if k != "targets"}
+    if "targets" in data:
+        raw = data["targets"]
+        if not isinstance(raw, list):
+            raise ConfigError("tasks.targets", f"expected a list of tasks, found {type(raw).__name__}")
+        specs = []
+        for i, item in enumerate(raw):
+            path = f"tasks.targets[{i}]"
+            item = _keys(path, item, TaskSpec)
+            if "name" not in item:
+                raise ConfigError(f"{path}.name", "missing; every task needs a name")
+            specs.append(TaskSpec(**item, path=path))
+        kwargs["targets"] = tuple(specs)
+    return cls(**kwargs)
+
+
+def _optimizer_from_dict(path: str, data: Any) -> OptimizerConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected an object, found {type(data).__name__}")
+    for key in ("name", "lr"):
+        if key not in data:
+            raise ConfigError(f"{path}.{key}", "missing; every optimizer configuration needs a name and an lr")
+    options = {k: v for k, v in data.items() if k not in ("name", "lr", "label")}
+    return OptimizerConfig(name=data["name"], lr=data["lr"], label=data.get("label", ""), options=options, path=path)

@@ -1,0 +1,46 @@
+"""TaskSet: the tensors of a multi-task problem, split into training and validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mtlviz.config import SyntheticTasks, TaskSpec
+
+
+@dataclass(frozen=True)
+class TaskSet:
+    """Inputs shared by all tasks and one target column per task.
+
+    Targets are stored as float32 in one (n, T) matrix; a classification task's
+    column holds class indices 0..K-1 (cast to long by the loss).
+    """
+
+    tasks: tuple[TaskSpec, ...]
+    x_train: torch.Tensor  # (n_train, d)
+    y_train: torch.Tensor  # (n_train, T)
+    x_val: torch.Tensor  # (n_val, d)
+    y_val: torch.Tensor  # (n_val, T)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tasks)
+
+    @property
+    def input_dim(self) -> int:
+        return self.x_train.shape[1]
+
+    def to(self, device: torch.device | str) -> TaskSet:
+        return TaskSet(
+            self.tasks, self.x_train.to(device), self.y_train.to(device), self.x_val.to(device), self.y_val.to(device)
+        )
+
+
+def build_taskset(config: SyntheticTasks, seed: int) -> TaskSet:
+    """Build the task set a config describes; the same seed gives the same data."""
+    from mtlviz.data.synthetic import synthetic_taskset
+
+    if config.source == "synthetic":
+        return synthetic_taskset(config, seed)
+    raise ValueError(f"unknown task source {config.source!r}")

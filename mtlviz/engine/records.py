@@ -1,0 +1,77 @@
+"""The record schema: a tidy long table, one row per (run, step, task, layer, metric).
+
+`run` is the optimizer configuration's label; `layer` is empty for task-level
+metrics; `seconds` is wall-clock time since training started. pandas and Plotly
+consume the table directly and it is written to Parquet as is.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["run", "step", "task", "layer", "metric", "value", "seconds"]
+
+TRAIN_LOSS = "train_loss"
+VAL_LOSS = "val_loss"
+VAL_ACCURACY = "val_accuracy"
+VAL_R2 = "val_r2"
+
+
+def empty_records() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in COLUMNS})
+
+
+def _dtype(column: str) -> str:
+    return {"step": "int64", "value": "float64", "seconds": "float64"}.get(column, "object")
+
+
+def grid_records(
+    metric: str,
+    values: np.ndarray,
+    steps: np.ndarray,
+    seconds: np.ndarray,
+    runs: tuple[str, ...],
+    tasks: tuple[str, ...],
+) -> pd.DataFrame:
+    """Long rows from a (S, K, T) array of one metric; non-finite values are dropped."""
+    s, k, t = values.shape
+    frame = pd.DataFrame(
+        {
+            "run": np.tile(np.repeat(np.asarray(runs, dtype=object), t), s),
+            "step": np.repeat(steps, k * t),
+            "task": np.tile(np.asarray(tasks, dtype=object), s * k),
+            "layer": "",
+            "metric": metric,
+            "value": values.reshape(-1).astype(np.float64),
+            "seconds": np.repeat(seconds, k * t),
+        }
+    )
+    return frame[np.isfinite(frame["value"].to_numpy())]
+
+
+class MetricLog:
+    """Thread-safe, append-only store of record chunks; `frame()` is a cached concat."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chunks: list[pd.DataFrame] = []
+        self._cache: pd.DataFrame | None = None
+        self.version = 0  # bumps on every append, so readers can skip redraws
+
+    def append(self, chunk: pd.DataFrame) -> None:
+        if chunk.empty:
+            return
+        with self._lock:
+            self._chunks.append(chunk)
+            self._cache = None
+            self.version += 1
+
+    def frame(self) -> pd.DataFrame:
+        with self._lock:
+            if self._cache is None:
+                self._cache = pd.concat(self._chunks, ignore_index=True) if self._chunks else empty_records()
+                self._chunks = [self._cache]
+            return self._cache

@@ -1,0 +1,185 @@
+"""The batched trainer: K optimizer configurations trained side by side, fairly.
+
+All K configurations live in one stacked model (parameters carry a leading K
+axis) that starts from identical weights; every step runs one forward and one
+backward for all of them on the same mini-batch. Each configuration then steps
+its own real torch.optim optimizer over row k of every parameter (views of the
+stacked tensors, whose .grad are views of one gradient buffer that is
+overwritten in place), so optimizer semantics are exactly PyTorch's.
+
+Losses stay on the device and reach the host once per chunk of steps: a
+per-step .item() would be a CPU-GPU sync point on every step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtlviz.config import ExperimentConfig
+from mtlviz.data import TaskSet, build_taskset
+from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
+from mtlviz.engine.records import TRAIN_LOSS, VAL_LOSS, empty_records, grid_records
+from mtlviz.errors import TrainingError
+from mtlviz.models import build_model
+from mtlviz.optim import build_optimizer
+
+# Steps between host copies of the recorded losses (also flushed at every evaluation).
+CHUNK_STEPS = 25
+# Validation rows per forward pass, scaled down for wide models to bound memory.
+EVAL_ELEMENTS = 1 << 24
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("train.device is 'cuda' but no CUDA device is available here; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+class Engine:
+    """Trains every optimizer configuration of an experiment in one batched model."""
+
+    def __init__(self, config: ExperimentConfig, taskset: TaskSet | None = None):
+        self.config = config
+        self.device = resolve_device(config.train.device)
+        seed = config.train.seed
+        taskset = taskset if taskset is not None else build_taskset(config.tasks, seed)
+        self.taskset = taskset.to(self.device)
+        self.tasks = taskset.tasks
+        self.labels = config.labels
+        self.task_names = taskset.names
+        self.num_copies = len(config.optimizers)
+        self.model = build_model(config.model, self.tasks, taskset.input_dim, self.num_copies, seed).to(self.device)
+        self.params = list(self.model.parameters())
+        # One gradient buffer per parameter; row k of it is configuration k's .grad.
+        self.grads = [torch.zeros_like(p) for p in self.params]
+        self.optimizers = []
+        for k, opt in enumerate(config.optimizers):
+            rows = [p.detach()[k] for p in self.params]  # leaf views sharing the stacked storage
+            for row, grad in zip(rows, self.grads):
+                row.grad = grad[k]
+            self.optimizers.append(build_optimizer(opt.name, rows, opt.lr, opt.options))
+        self.weights = torch.tensor([t.weight for t in self.tasks], device=self.device)
+        self.batch_size = min(config.train.batch_size, self.taskset.x_train.shape[0])
+        self._batch_generator = torch.Generator().manual_seed(seed + 1)
+        self._order = torch.empty(0, dtype=torch.long)
+        self._cursor = 0
+        self.step = 0
+        self.active = [True] * self.num_copies
+        self.diverged: dict[str, int] = {}  # label -> step of the first non-finite loss
+
+    # ------------------------------------------------------------------ batches
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same mini-batch for every configuration: epochs of a seeded shuffle."""
+        n = self.taskset.x_train.shape[0]
+        if self._cursor + self.batch_size > self._order.numel():
+            self._order = torch.randperm(n, generator=self._batch_generator).to(self.device)
+            self._cursor = 0
+        index = self._order[self._cursor : self._cursor + self.batch_size]
+        self._cursor += self.batch_size
+        return self.taskset.x_train[index], self.taskset.y_train[index]
+
+    # ------------------------------------------------------------------ training
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One update of every active configuration; returns the (K, T) batch losses."""
+        outputs = self.model(x)  # T tensors of (K, B, out_t)
+        losses = task_losses(outputs, y, self.tasks)  # (K, T)
+        objective = (losses * self.weights).sum(1) + self.model.penalty()  # (K,)
+        # Rows are independent, so the gradient of the sum is each row's own gradient.
+        grads = torch.autograd.grad(objective.sum(), self.params)
+        for buffer, grad in zip(self.grads, grads):
+            buffer.copy_(grad)
+        for k, optimizer in enumerate(self.optimizers):
+            if self.active[k]:
+                optimizer.step()
+        self.step += 1
+        return losses.detach()
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K, T) validation loss and metric over the whole validation split."""
+        x, y = self.taskset.x_val, self.taskset.y_val
+        width = max(self.config.model.hidden, x.shape[1]) * self.num_copies * max(1, len(self.tasks))
+        rows = max(256, EVAL_ELEMENTS // width)
+        acc = MetricAccumulator(self.tasks, y)
+        for start in range(0, x.shape[0], rows):
+            acc.add(self.model(x[start : start + rows]), y[start : start + rows])
+        return acc.result()
+
+    def run(self, stop: threading.Event | None = None) -> Iterator[pd.DataFrame]:
+        """Train for config.train.steps steps, yielding record chunks as they are ready."""
+        total = self.config.train.steps
+        eval_every = self.config.train.eval_every
+        start = time.perf_counter()
+        yield self._eval_records(0.0)
+        buffer = torch.empty(CHUNK_STEPS, self.num_copies, len(self.tasks), device=self.device)
+        steps, seconds = [], []
+        while self.step < total and not (stop is not None and stop.is_set()):
+            losses = self.train_step(*self.next_batch())
+            buffer[len(steps)] = losses
+            steps.append(self.step)
+            seconds.append(time.perf_counter() - start)
+            evaluate = self.step % eval_every == 0 or self.step == total
+            if len(steps) == CHUNK_STEPS or evaluate:
+                chunk = self._train_records(buffer[: len(steps)], steps, seconds)
+                if evaluate:
+                    chunk = pd.concat([chunk, self._eval_records(seconds[-1])], ignore_index=True)
+                steps, seconds = [], []
+                yield chunk
+                if not any(self.active):
+                    break
+        if steps:
+            yield self._train_records(buffer[: len(steps)], steps, seconds)
+        if self.step % eval_every and self.step != total:
+            # Stopped between evaluations: one last validation so the summary is current.
+            yield self._eval_records(time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ records
+
+    def _train_records(self, losses: torch.Tensor, steps: list[int], seconds: list[float]) -> pd.DataFrame:
+        values = losses.cpu().numpy()  # the one host copy of this chunk, (S, K, T)
+        steps_np = np.asarray(steps)
+        self._check_divergence(values, steps_np)
+        values = self._mask_diverged(values, steps_np)
+        return grid_records(TRAIN_LOSS, values, steps_np, np.asarray(seconds), self.labels, self.task_names)
+
+    def _eval_records(self, seconds: float) -> pd.DataFrame:
+        loss, metric = (v.cpu().numpy()[None] for v in self.evaluate())  # (1, K, T)
+        steps = np.array([self.step])
+        loss = self._mask_diverged(loss, steps)
+        metric = self._mask_diverged(metric, steps)
+        frames = [grid_records(VAL_LOSS, loss, steps, np.array([seconds]), self.labels, self.task_names)]
+        for t, task in enumerate(self.tasks):
+            values = np.full_like(metric, np.nan)
+            values[..., t] = metric[..., t]
+            name = f"val_{metric_name(task)}"
+            frames.append(grid_records(name, values, steps, np.array([seconds]), self.labels, self.task_names))
+        frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else empty_records()
+
+    def _check_divergence(self, values: np.ndarray, steps: np.ndarray) -> None:
+        """Stop a configuration whose loss became non-finite; the others keep training."""
+        bad = ~np.isfinite(values).all(axis=2)  # (S, K)
+        for k, label in enumerate(self.labels):
+            if self.active[k] and bad[:, k].any():
+                self.active[k] = False
+                self.diverged[label] = int(steps[bad[:, k].argmax()])
+
+    def _mask_diverged(self, values: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """NaN out (and so drop) every value a configuration produced from its divergence on."""
+        if not self.diverged:
+            return values
+        values = values.copy()
+        for k, label in enumerate(self.labels):
+            if label in self.diverged:
+                values[steps >= self.diverged[label], k] = np.nan
+        return values

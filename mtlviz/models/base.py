@@ -1,0 +1,38 @@
+"""The narrow interface every sharing strategy implements."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mtlviz.config import ModelConfig, TaskSpec
+from mtlviz.models.layers import StackedLinear
+
+
+class MultiTaskModel(nn.Module):
+    """K stacked copies of a multi-task network.
+
+    forward(x) returns one output per task, each (K, B, output_dim). Parameters
+    carry the configuration axis first, so row k of every parameter is
+    configuration k's network.
+    """
+
+    num_copies: int
+
+    def shared_parameter_names(self) -> list[str]:
+        """Names of parameters that receive gradient from more than one task."""
+        return []
+
+    def penalty(self) -> torch.Tensor:
+        """Regularisation added to each copy's objective, shape (K,)."""
+        return torch.zeros(self.num_copies, device=next(self.parameters()).device)
+
+
+def build_heads(
+    num_copies: int, in_features: int, tasks: tuple[TaskSpec, ...], generator: torch.Generator
+) -> nn.ModuleList:
+    return nn.ModuleList(StackedLinear((num_copies,), in_features, t.output_dim, generator) for t in tasks)
+
+
+def hidden_sizes(config: ModelConfig, input_dim: int) -> list[int]:
+    return [input_dim] + [config.hidden] * config.depth

@@ -1,0 +1,54 @@
+"""Stacked layers: one set of weights per configuration, run in one batched matmul.
+
+A StackedLinear holds weights of shape (*stack, in, out) where stack[0] = K is the
+configuration axis. Every configuration starts from the same weights: they are
+drawn once for stack[1:] (so separate towers differ) and copied across K. With
+K = 1 the layer is an ordinary linear layer, which the tests check against nn.Linear.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu}
+
+
+class StackedLinear(nn.Module):
+    def __init__(self, stack: tuple[int, ...], in_features: int, out_features: int, generator: torch.Generator):
+        super().__init__()
+        self.stack = stack
+        # nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
+        bound = 1.0 / math.sqrt(in_features)
+        inner = stack[1:]
+        weight = torch.rand(*inner, in_features, out_features, generator=generator) * 2 * bound - bound
+        bias = torch.rand(*inner, 1, out_features, generator=generator) * 2 * bound - bound
+        self.weight = nn.Parameter(weight.expand(stack[0], *weight.shape).clone())  # (*stack, in, out)
+        self.bias = nn.Parameter(bias.expand(stack[0], *bias.shape).clone())  # (*stack, 1, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, in) shared by every stack entry, or (*stack, B, in). Returns (*stack, B, out)."""
+        n = math.prod(self.stack)
+        w = self.weight.reshape(n, *self.weight.shape[-2:])  # (n, in, out)
+        b = self.bias.reshape(n, *self.bias.shape[-2:])  # (n, 1, out)
+        x = x.expand(n, *x.shape) if x.dim() == 2 else x.reshape(n, *x.shape[-2:])  # (n, B, in)
+        return torch.baddbmm(b, x, w).reshape(*self.stack, x.shape[-2], w.shape[-1])
+
+
+class StackedMLP(nn.ModuleList):
+    """Linear layers each followed by the activation (the hidden layers of a trunk or tower).
+
+    A ModuleList, so parameters are named by plain paths: trunk.0.weight, towers.1.bias.
+    """
+
+    def __init__(self, stack: tuple[int, ...], sizes: list[int], activation: str, generator: torch.Generator):
+        super().__init__(StackedLinear(stack, a, b, generator) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activation = ACTIVATIONS[activation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self:
+            x = self.activation(layer(x))
+        return x
