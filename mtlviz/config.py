@@ -58,7 +58,11 @@ def _float(path: str, value: Any, low: float, high: float, *, low_open: bool = F
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(path, f"expected a number in {interval}, {_found(value)}")
     value = float(value)
-    ok = math.isfinite(value) and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    ok = (
+        math.isfinite(value)
+        and (value > low if low_open else value >= low)
+        and (value < high if high_open else value <= high)
+    )
     if not ok:
         raise ConfigError(path, f"expected a number in {interval}, {_found(value)}")
     return value
@@ -161,7 +165,9 @@ class SyntheticTasks:
         names = [t.name for t in targets]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise ConfigError(f"{_join(p, 'targets')}[{i}].name", f"task names must be unique; {name!r} is used twice")
+                raise ConfigError(
+                    f"{_join(p, 'targets')}[{i}].name", f"task names must be unique; {name!r} is used twice"
+                )
         _set(self, "targets", targets)
         t = len(targets)
         # The Gram matrix with p off the diagonal is positive semi-definite iff p >= -1/(T-1).
@@ -252,13 +258,13 @@ class OptimizerConfig:
                     f"{spec.title} has no option {key!r}; its options are {', '.join(spec.options)}",
                 )
             clean[key] = _option(_join(p, key), spec.options[key], value)
-        if self.name == "sgd" and clean.get("nesterov"):
-            if clean.get("momentum", 0.0) <= 0 or clean.get("dampening", 0.0) != 0:
-                raise ConfigError(
-                    _join(p, "nesterov"),
-                    "Nesterov momentum needs momentum > 0 and dampening 0; found "
-                    f"momentum {clean.get('momentum', 0.0):g}, dampening {clean.get('dampening', 0.0):g}",
-                )
+        momentum, dampening = clean.get("momentum", 0.0), clean.get("dampening", 0.0)
+        if self.name == "sgd" and clean.get("nesterov") and (momentum <= 0 or dampening != 0):
+            raise ConfigError(
+                _join(p, "nesterov"),
+                f"Nesterov momentum needs momentum > 0 and dampening 0; found momentum {momentum:g}, "
+                f"dampening {dampening:g}",
+            )
         _set(self, "options", clean)
         label = self.label.strip() if isinstance(self.label, str) else self.label
         _set(self, "label", _text(_join(p, "label"), label, 40) if label else self.default_label())

@@ -11,7 +11,12 @@ from mtlviz.models.layers import StackedMLP
 
 class Independent(MultiTaskModel):
     def __init__(
-        self, config: ModelConfig, tasks: tuple[TaskSpec, ...], input_dim: int, num_copies: int, generator: torch.Generator
+        self,
+        config: ModelConfig,
+        tasks: tuple[TaskSpec, ...],
+        input_dim: int,
+        num_copies: int,
+        generator: torch.Generator,
     ):
         super().__init__()
         self.num_copies = num_copies

@@ -1,0 +1,5 @@
+"""mtlviz dashboard: `streamlit run app.py`."""
+
+from mtlviz.ui import main
+
+main()

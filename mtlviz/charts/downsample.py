@@ -1,0 +1,28 @@
+"""Server-side downsampling, so a figure stays a few thousand points per trace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tsdownsample import MinMaxLTTBDownsampler
+
+# Points per trace sent to the browser; MinMaxLTTB keeps spikes (divergence!) visible.
+MAX_POINTS = 2000
+
+
+def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most `max_points` points of (x, y) chosen by MinMaxLTTB; x must be increasing."""
+    if len(x) <= max_points:
+        return x, y
+    index = MinMaxLTTBDownsampler().downsample(x.astype(np.float64), y.astype(np.float64), n_out=max_points)
+    return x[index], y[index]
+
+
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Bias-corrected exponential moving average (TensorBoard's smoothing slider).
+
+    smoothing in [0, 1): 0 returns the values unchanged.
+    """
+    if smoothing <= 0 or len(values) == 0:
+        return values
+    return pd.Series(values).ewm(alpha=1 - smoothing, adjust=True).mean().to_numpy()

@@ -1,0 +1,198 @@
+"""Background training jobs: a thread per job, a stop event, a metric buffer, a status.
+
+The worker thread runs the engine and appends record chunks to the job's
+MetricLog; readers (the dashboard's fragment, the CLI) take snapshots. The
+worker never touches the UI. A process-wide JobSlots caps how many jobs train
+at once; the rest wait in a first-come queue and report their position.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+
+from mtlviz.config import ExperimentConfig
+from mtlviz.engine import Engine, MetricLog
+from mtlviz.errors import MtlvizError
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
+ENDED = (FINISHED, STOPPED, FAILED)
+
+
+class JobSlots:
+    """A counting limit with a FIFO queue, so waiting jobs can say where they are."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._cond = threading.Condition()
+        self._running: set[str] = set()
+        self._waiting: deque[str] = deque()
+
+    def acquire(self, job_id: str, cancelled: threading.Event) -> bool:
+        """Wait for a slot; False if cancelled while waiting."""
+        with self._cond:
+            self._waiting.append(job_id)
+            try:
+                while not (self._waiting[0] == job_id and len(self._running) < self.capacity):
+                    if cancelled.is_set():
+                        return False
+                    self._cond.wait(timeout=0.2)
+                self._running.add(job_id)
+                return True
+            finally:
+                self._waiting.remove(job_id)
+                self._cond.notify_all()
+
+    def release(self, job_id: str) -> None:
+        with self._cond:
+            self._running.discard(job_id)
+            self._cond.notify_all()
+
+    def position(self, job_id: str) -> int | None:
+        """1-based place in the queue, or None when not waiting."""
+        with self._cond:
+            return self._waiting.index(job_id) + 1 if job_id in self._waiting else None
+
+    @property
+    def running(self) -> int:
+        with self._cond:
+            return len(self._running)
+
+
+# Shared by every session of the server: the cap is on the machine, not on a user.
+SLOTS = JobSlots(capacity=4)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    elapsed: float
+    steps_per_second: float
+    eta_seconds: float | None
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 0.0
+
+
+class TrainingJob:
+    """One experiment trained in a background thread."""
+
+    def __init__(self, config: ExperimentConfig, slots: JobSlots = SLOTS):
+        self.id = uuid.uuid4().hex[:12]
+        self.config = config
+        self.log = MetricLog()
+        self.status = QUEUED
+        self.error = ""
+        self.diverged: dict[str, int] = {}
+        self.device = ""
+        self._slots = slots
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name=f"mtlviz-job-{self.id}", daemon=True)
+        self._engine: Engine | None = None
+        self._started_at: float | None = None
+        self._ended_at: float | None = None
+
+    # ----------------------------------------------------------------- control
+
+    def start(self) -> TrainingJob:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the job to stop; harmless when it already ended or was asked before."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    @property
+    def queue_position(self) -> int | None:
+        return self._slots.position(self.id) if self.status == QUEUED else None
+
+    def progress(self) -> Progress:
+        total = self.config.train.steps
+        if self._started_at is None:
+            return Progress(0, total, 0.0, 0.0, None)
+        step = self._engine.step if self._engine is not None else 0  # an int read: no lock needed
+        elapsed = (self._ended_at or time.perf_counter()) - self._started_at
+        rate = step / elapsed if elapsed > 0 else 0.0
+        eta = (total - step) / rate if rate > 0 and not self.ended else None
+        return Progress(step, total, elapsed, rate, eta)
+
+    # ------------------------------------------------------------------ worker
+
+    def _work(self) -> None:
+        if not self._slots.acquire(self.id, self._stop):
+            self.status = STOPPED
+            return
+        try:
+            # One intra-op thread per job. Small MLP steps are bound by per-op overhead,
+            # not arithmetic: measured on a 2-core CPU (3 configurations, hidden 64), a
+            # worker thread ran 385 steps/s with 1 thread and 124 steps/s with 2 (the
+            # OpenMP pools of two threads contend), and concurrent jobs get a core each.
+            torch.set_num_threads(1)
+            self.status = RUNNING
+            self._started_at = time.perf_counter()
+            engine = self._engine = Engine(self.config)
+            self.device = str(engine.device)
+            for chunk in engine.run(self._stop):
+                self.log.append(chunk)
+                self.diverged = dict(engine.diverged)
+            self.status = STOPPED if self._stop.is_set() else FINISHED
+        except MtlvizError as exc:
+            self.error = str(exc)
+            self.status = FAILED
+        except torch.OutOfMemoryError:
+            self.error = "out of memory: try a smaller batch size, width or number of configurations"
+            self.status = FAILED
+        except Exception as exc:  # the job fails alone; the server keeps serving
+            log.exception("training job %s failed", self.id)
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.status = FAILED
+        finally:
+            self._ended_at = time.perf_counter()
+            self._slots.release(self.id)
+
+
+class JobRegistry:
+    """The jobs of one browser session. The dashboard keeps one per session and
+    stores only job ids in session state."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, TrainingJob] = {}
+
+    def submit(self, config: ExperimentConfig, slots: JobSlots = SLOTS) -> TrainingJob:
+        job = TrainingJob(config, slots)
+        with self._lock:
+            self._jobs[job.id] = job
+        return job.start()
+
+    def get(self, job_id: str | None) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def active(self) -> list[TrainingJob]:
+        with self._lock:
+            return [job for job in self._jobs.values() if not job.ended]
+
+    def stop_all(self) -> None:
+        """Stop every job (the session went away): frees their slots, leaves no thread behind."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop()

@@ -1,0 +1,5 @@
+"""Streamlit widgets and pages. Only this package (and app.py) imports streamlit."""
+
+from mtlviz.ui.page import main
+
+__all__ = ["main"]
