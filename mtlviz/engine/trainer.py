@@ -23,6 +23,7 @@ import torch
 
 from mtlviz.config import ExperimentConfig
 from mtlviz.data import TaskSet, build_taskset
+from mtlviz.data.batches import BatchSampler
 from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
 from mtlviz.engine.records import TRAIN_LOSS, VAL_LOSS, empty_records, grid_records
 from mtlviz.errors import TrainingError
@@ -67,10 +68,7 @@ class Engine:
                 row.grad = grad[k]
             self.optimizers.append(build_optimizer(opt.name, rows, opt.lr, opt.options))
         self.weights = torch.tensor([t.weight for t in self.tasks], device=self.device)
-        self.batch_size = min(config.train.batch_size, self.taskset.x_train.shape[0])
-        self._batch_generator = torch.Generator().manual_seed(seed + 1)
-        self._order = torch.empty(0, dtype=torch.long)
-        self._cursor = 0
+        self.sampler = BatchSampler(self.taskset.x_train.shape[0], config.train.batch_size, seed + 1, self.device)
         self.step = 0
         self.active = [True] * self.num_copies
         self.diverged: dict[str, int] = {}  # label -> step of the first non-finite loss
@@ -78,13 +76,8 @@ class Engine:
     # ------------------------------------------------------------------ batches
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same mini-batch for every configuration: epochs of a seeded shuffle."""
-        n = self.taskset.x_train.shape[0]
-        if self._cursor + self.batch_size > self._order.numel():
-            self._order = torch.randperm(n, generator=self._batch_generator).to(self.device)
-            self._cursor = 0
-        index = self._order[self._cursor : self._cursor + self.batch_size]
-        self._cursor += self.batch_size
+        """The same mini-batch for every configuration."""
+        index = self.sampler.next()
         return self.taskset.x_train[index], self.taskset.y_train[index]
 
     # ------------------------------------------------------------------ training

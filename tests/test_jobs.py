@@ -1,0 +1,102 @@
+"""Background jobs: status, stop, failure, slots and the per-session registry."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from mtlviz import jobs
+from mtlviz.config import ExperimentConfig, OptimizerConfig, TrainConfig
+from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobRegistry, JobSlots, TrainingJob
+
+
+def config(steps: int) -> ExperimentConfig:
+    return ExperimentConfig(optimizers=(OptimizerConfig("sgd", 0.05),), train=TrainConfig(steps=steps, eval_every=10))
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def test_job_finishes_and_keeps_its_records() -> None:
+    job = TrainingJob(config(40), JobSlots(1)).start()
+    job.join(30)
+    assert job.status == FINISHED
+    progress = job.progress()
+    assert progress.step == 40 and progress.fraction == 1.0 and progress.eta_seconds is None
+    assert job.log.frame()["step"].max() == 40
+
+
+def test_stop_at_any_moment_and_twice_is_harmless() -> None:
+    job = TrainingJob(config(100_000), JobSlots(1)).start()
+    wait_for(lambda: job.progress().step > 0)
+    job.stop()
+    job.stop()
+    job.join(30)
+    assert job.status == STOPPED
+    job.stop()  # after the end: still harmless
+    assert job.status == STOPPED
+    assert 0 < job.progress().step < 100_000
+
+
+def test_a_failing_job_says_why_and_frees_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    slots = JobSlots(1)
+
+    class Broken:
+        def __init__(self, config):
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(jobs, "Engine", Broken)
+    job = TrainingJob(config(10), slots).start()
+    job.join(30)
+    assert job.status == FAILED and "boom" in job.error
+    assert slots.running == 0
+
+
+def test_extra_jobs_queue_in_order_and_report_their_position() -> None:
+    slots = JobSlots(1)
+    first = TrainingJob(config(100_000), slots).start()
+    wait_for(lambda: first.status == RUNNING)
+    second = TrainingJob(config(20), slots).start()
+    third = TrainingJob(config(20), slots).start()
+    wait_for(lambda: second.queue_position == 1 and third.queue_position == 2)
+    assert second.status == QUEUED and third.status == QUEUED
+    first.stop()
+    second.join(30)
+    third.join(30)
+    assert (second.status, third.status) == (FINISHED, FINISHED)
+    assert slots.running == 0
+
+
+def test_stopping_a_queued_job_leaves_the_queue() -> None:
+    slots = JobSlots(1)
+    blocker = TrainingJob(config(100_000), slots).start()
+    wait_for(lambda: blocker.status == RUNNING)
+    queued = TrainingJob(config(20), slots).start()
+    wait_for(lambda: queued.queue_position == 1)
+    queued.stop()
+    queued.join(5)
+    assert queued.status == STOPPED and queued.queue_position is None
+    blocker.stop()
+    blocker.join(30)
+
+
+def test_registry_stop_all_leaves_no_training_thread() -> None:
+    registry = JobRegistry()
+    slots = JobSlots(2)
+    a = registry.submit(config(100_000), slots)
+    b = registry.submit(config(100_000), slots)
+    wait_for(lambda: a.status == RUNNING and b.status == RUNNING)
+    assert {j.id for j in registry.active()} == {a.id, b.id}
+    registry.stop_all()
+    a.join(30)
+    b.join(30)
+    assert registry.active() == []
+    assert not any(t.name.startswith("mtlviz-job-") and t.is_alive() for t in threading.enumerate())
+    assert registry.get(a.id) is a and registry.get("nope") is None
