@@ -17,6 +17,7 @@ import pandas as pd
 
 from mtlviz.config import ExperimentConfig
 from mtlviz.engine import Engine
+from mtlviz.engine.threads import use_threads_for
 from mtlviz.errors import MtlvizError
 from mtlviz.store import save_run
 from mtlviz.summary import best_per_task, format_summary, summary_table
@@ -57,6 +58,7 @@ def _run(config_path: Path, out: Path, quiet: bool) -> int:
         print(f"error: cannot read config {config_path}: {exc}", file=sys.stderr)
         return 2
     config = ExperimentConfig.from_json(text)
+    use_threads_for(config)
     engine = Engine(config)
     chunks = []
     start = time.perf_counter()

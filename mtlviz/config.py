@@ -297,6 +297,11 @@ class TrainConfig:
     eval_every: int = 25  # validation is a full pass over the held-out split
     seed: int = 0
     device: str = "auto"  # auto picks CUDA when it is available
+    # Per-layer update statistics every N steps (0 = off); they cost a parameter copy.
+    stats_every: int = 10
+    # Per-task gradients on the shared parameters every N steps (0 = off); they cost
+    # one backward pass per task instead of one in total.
+    conflict_every: int = 10
 
     def __post_init__(self) -> None:
         _set(self, "steps", _int("train.steps", self.steps, *LIMITS["steps"]))
@@ -304,6 +309,8 @@ class TrainConfig:
         _set(self, "eval_every", _int("train.eval_every", self.eval_every, 1, LIMITS["steps"][1]))
         _set(self, "seed", _int("train.seed", self.seed, 0, 2**31 - 1))
         _choice("train.device", self.device, DEVICES)
+        _set(self, "stats_every", _int("train.stats_every", self.stats_every, 0, LIMITS["steps"][1]))
+        _set(self, "conflict_every", _int("train.conflict_every", self.conflict_every, 0, LIMITS["steps"][1]))
 
 
 # ------------------------------------------------------------------------ experiment

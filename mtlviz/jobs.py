@@ -140,10 +140,11 @@ class TrainingJob:
             self.status = STOPPED
             return
         try:
-            # One intra-op thread per job. Small MLP steps are bound by per-op overhead,
-            # not arithmetic: measured on a 2-core CPU (3 configurations, hidden 64), a
-            # worker thread ran 385 steps/s with 1 thread and 124 steps/s with 2 (the
-            # OpenMP pools of two threads contend), and concurrent jobs get a core each.
+            # One intra-op thread per job (the setting is process-wide): the server's
+            # parallelism comes from concurrent jobs, a core each, and small steps gain
+            # little from more (see mtlviz/engine/threads.py). Measured on a 2-core CPU,
+            # 3 configurations, hidden 64: a worker thread ran 385 steps/s with 1 thread
+            # and 124 steps/s with 2, whose OpenMP pool contended with the main thread's.
             torch.set_num_threads(1)
             self.status = RUNNING
             self._started_at = time.perf_counter()

@@ -18,6 +18,11 @@ TRAIN_LOSS = "train_loss"
 VAL_LOSS = "val_loss"
 VAL_ACCURACY = "val_accuracy"
 VAL_R2 = "val_r2"
+TASK_GRAD_NORM = "task_grad_norm"
+GRAD_COSINE = "grad_cosine"
+CONFLICT_SHARE = "conflict_share"
+SHARED = "shared"  # the layer value of gradient-conflict rows: all shared parameters together
+PAIR_SEPARATOR = " ↔ "
 
 
 def empty_records() -> pd.DataFrame:
@@ -34,19 +39,26 @@ def grid_records(
     steps: np.ndarray,
     seconds: np.ndarray,
     runs: tuple[str, ...],
-    tasks: tuple[str, ...],
+    names: tuple[str, ...],
+    axis: str = "task",
+    other: str = "",
 ) -> pd.DataFrame:
-    """Long rows from a (S, K, T) array of one metric; non-finite values are dropped."""
-    s, k, t = values.shape
+    """Long rows from a (S, K, N) array of one metric; non-finite values are dropped.
+
+    The last axis is labelled by `names` in column `axis` ("task" or "layer");
+    the other of the two columns holds `other`.
+    """
+    s, k, n = values.shape
+    labels = np.tile(np.asarray(names, dtype=object), s * k)
     frame = pd.DataFrame(
         {
-            "run": np.tile(np.repeat(np.asarray(runs, dtype=object), t), s),
-            "step": np.repeat(steps, k * t),
-            "task": np.tile(np.asarray(tasks, dtype=object), s * k),
-            "layer": "",
+            "run": np.tile(np.repeat(np.asarray(runs, dtype=object), n), s),
+            "step": np.repeat(steps, k * n),
+            "task": labels if axis == "task" else other,
+            "layer": labels if axis == "layer" else other,
             "metric": metric,
             "value": values.reshape(-1).astype(np.float64),
-            "seconds": np.repeat(seconds, k * t),
+            "seconds": np.repeat(seconds, k * n),
         }
     )
     return frame[np.isfinite(frame["value"].to_numpy())]

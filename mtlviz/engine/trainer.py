@@ -25,7 +25,18 @@ from mtlviz.config import ExperimentConfig
 from mtlviz.data import TaskSet, build_taskset
 from mtlviz.data.batches import BatchSampler
 from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
-from mtlviz.engine.records import TRAIN_LOSS, VAL_LOSS, empty_records, grid_records
+from mtlviz.engine.records import (
+    CONFLICT_SHARE,
+    GRAD_COSINE,
+    PAIR_SEPARATOR,
+    SHARED,
+    TASK_GRAD_NORM,
+    TRAIN_LOSS,
+    VAL_LOSS,
+    empty_records,
+    grid_records,
+)
+from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
 from mtlviz.errors import TrainingError
 from mtlviz.models import build_model
 from mtlviz.optim import build_optimizer
@@ -68,6 +79,16 @@ class Engine:
                 row.grad = grad[k]
             self.optimizers.append(build_optimizer(opt.name, rows, opt.lr, opt.options))
         self.weights = torch.tensor([t.weight for t in self.tasks], device=self.device)
+        names = [name for name, _ in self.model.named_parameters()]
+        self.layer_names = tuple(_display_name(name, self.task_names) for name in names)
+        shared = set(self.model.shared_parameter_names())
+        self.shared_index = [i for i, name in enumerate(names) if name in shared]
+        pairs = [(a, b) for a in range(len(self.tasks)) for b in range(a + 1, len(self.tasks))]
+        self.pairs = tuple(pairs)
+        self.pair_names = tuple(f"{self.task_names[a]}{PAIR_SEPARATOR}{self.task_names[b]}" for a, b in pairs)
+        # Statistics wait on the device until the next chunk is copied to the host.
+        self._layer_stats: list[tuple[int, torch.Tensor]] = []
+        self._conflicts: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         self.sampler = BatchSampler(self.taskset.x_train.shape[0], config.train.batch_size, seed + 1, self.device)
         self.step = 0
         self.active = [True] * self.num_copies
@@ -82,19 +103,39 @@ class Engine:
 
     # ------------------------------------------------------------------ training
 
+    @property
+    def has_shared_parameters(self) -> bool:
+        return bool(self.shared_index)
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One update of every active configuration; returns the (K, T) batch losses."""
+        step = self.step + 1
+        train = self.config.train
+        with_stats = train.stats_every > 0 and step % train.stats_every == 0
+        with_conflict = (
+            train.conflict_every > 0 and step % train.conflict_every == 0 and self.has_shared_parameters
+        )
         outputs = self.model(x)  # T tensors of (K, B, out_t)
         losses = task_losses(outputs, y, self.tasks)  # (K, T)
-        objective = (losses * self.weights).sum(1) + self.model.penalty()  # (K,)
-        # Rows are independent, so the gradient of the sum is each row's own gradient.
-        grads = torch.autograd.grad(objective.sum(), self.params)
+        penalty = self.model.penalty()  # (K,)
+        if with_conflict:
+            # One backward per task; their sum (plus the penalty's) is the step's gradient.
+            grads, norms, cosines = task_gradients(losses * self.weights, penalty, self.params, self.shared_index)
+            self._conflicts.append((step, norms, cosines))
+        else:
+            objective = (losses * self.weights).sum(1) + penalty  # (K,)
+            # Rows are independent, so the gradient of the sum is each row's own gradient.
+            grads = torch.autograd.grad(objective.sum(), self.params)
         for buffer, grad in zip(self.grads, grads):
             buffer.copy_(grad)
+        before = [p.detach().clone() for p in self.params] if with_stats else None
         for k, optimizer in enumerate(self.optimizers):
             if self.active[k]:
                 optimizer.step()
-        self.step += 1
+        if before is not None:
+            stats = layer_statistics(self.config.optimizers, self.optimizers, self.params, before, self.grads)
+            self._layer_stats.append((step, stats))
+        self.step = step
         return losses.detach()
 
     @torch.no_grad()
@@ -139,11 +180,46 @@ class Engine:
     # ------------------------------------------------------------------ records
 
     def _train_records(self, losses: torch.Tensor, steps: list[int], seconds: list[float]) -> pd.DataFrame:
-        values = losses.cpu().numpy()  # the one host copy of this chunk, (S, K, T)
+        values = losses.cpu().numpy()  # the one host copy of this chunk's losses, (S, K, T)
         steps_np = np.asarray(steps)
         self._check_divergence(values, steps_np)
         values = self._mask_diverged(values, steps_np)
-        return grid_records(TRAIN_LOSS, values, steps_np, np.asarray(seconds), self.labels, self.task_names)
+        frames = [grid_records(TRAIN_LOSS, values, steps_np, np.asarray(seconds), self.labels, self.task_names)]
+        when = dict(zip(steps, seconds))
+        frames += self._layer_records(when) + self._conflict_records(when)
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def _layer_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
+        if not self._layer_stats:
+            return []
+        steps = np.array([s for s, _ in self._layer_stats])
+        values = torch.stack([v for _, v in self._layer_stats]).cpu().numpy()  # (S, M, K, L), one copy
+        self._layer_stats = []
+        seconds = np.array([when.get(s, np.nan) for s in steps])
+        frames = []
+        for m, metric in enumerate(LAYER_METRICS):
+            masked = self._mask_diverged(values[:, m], steps)
+            frames.append(grid_records(metric, masked, steps, seconds, self.labels, self.layer_names, axis="layer"))
+        return frames
+
+    def _conflict_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
+        if not self._conflicts:
+            return []
+        steps = np.array([s for s, _, _ in self._conflicts])
+        norms = torch.stack([n for _, n, _ in self._conflicts]).cpu().numpy()  # (S, K, T)
+        cosines = torch.stack([c for _, _, c in self._conflicts]).cpu().numpy()  # (S, K, T, T)
+        self._conflicts = []
+        seconds = np.array([when.get(s, np.nan) for s in steps])
+        a, b = (np.array(i, dtype=int) for i in zip(*self.pairs))
+        pair_cos = self._mask_diverged(cosines[:, :, a, b], steps)  # (S, K, pairs)
+        share = (pair_cos < 0).mean(axis=2, keepdims=True)  # NaN rows stay NaN below
+        share[~np.isfinite(pair_cos).all(axis=2, keepdims=True)] = np.nan
+        args = (steps, seconds, self.labels)
+        return [
+            grid_records(TASK_GRAD_NORM, self._mask_diverged(norms, steps), *args, self.task_names, other=SHARED),
+            grid_records(GRAD_COSINE, pair_cos, *args, self.pair_names, other=SHARED),
+            grid_records(CONFLICT_SHARE, share, *args, ("",), other=SHARED),
+        ]
 
     def _eval_records(self, seconds: float) -> pd.DataFrame:
         loss, metric = (v.cpu().numpy()[None] for v in self.evaluate())  # (1, K, T)
@@ -167,7 +243,7 @@ class Engine:
                 self.active[k] = False
                 self.diverged[label] = int(steps[bad[:, k].argmax()])
 
-    def _mask_diverged(self, values: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    def _mask_diverged(self, values: np.ndarray, steps: np.ndarray) -> np.ndarray:  # values: (S, K, ...)
         """NaN out (and so drop) every value a configuration produced from its divergence on."""
         if not self.diverged:
             return values
@@ -176,3 +252,11 @@ class Engine:
             if label in self.diverged:
                 values[steps >= self.diverged[label], k] = np.nan
         return values
+
+
+def _display_name(name: str, tasks: tuple[str, ...]) -> str:
+    """heads.1.weight -> heads.<task name>.weight: layers read by the task they serve."""
+    parts = name.split(".")
+    if parts[0] == "heads" and len(parts) > 2 and parts[1].isdigit():
+        parts[1] = tasks[int(parts[1])]
+    return ".".join(parts)

@@ -105,9 +105,7 @@ def test_batched_engine_equals_separate_plain_training(sharing: str, device: str
                 batched.detach()[k].cpu(), ref, rtol=RTOL, atol=1e-6, msg=f"{opt.label}: {name} differs"
             )
         ours = train_losses(records, opt.label).unstack("task")[list(config.tasks.task_names)].to_numpy()
-        torch.testing.assert_close(
-            torch.tensor(ours), torch.tensor(history, dtype=torch.float64), rtol=RTOL, atol=1e-6
-        )
+        torch.testing.assert_close(torch.tensor(ours), torch.tensor(history, dtype=torch.float64), rtol=RTOL, atol=1e-6)
 
 
 @pytest.mark.parametrize("sharing", ["hard", "soft"])

@@ -1,0 +1,44 @@
+"""How many intra-op threads torch should use for an experiment.
+
+Small multi-task MLPs are bound by per-operation overhead, not arithmetic, so a
+second intra-op thread buys little and costs a lot when the machine is busy:
+OpenMP workers spin while they wait. Measured on a 2-core CPU with the other
+core loaded (3 configurations, hidden 64, 200 steps): 1 thread 2.4 s wall /
+1.0 s CPU, 2 threads 13.3 s wall / 8.2 s CPU. Only steps with enough matrix
+work per operation get all cores.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from mtlviz.config import ExperimentConfig
+
+# Multiply-adds in one forward pass of all configurations above which threads pay off.
+PARALLEL_MACS = 50_000_000
+
+
+def forward_macs(config: ExperimentConfig) -> int:
+    """Multiply-adds of one forward pass of all configurations (roughly)."""
+    t = len(config.tasks.targets)
+    d, h, depth = config.tasks.input_dim, config.model.hidden, config.model.depth
+    towers = 1 if config.model.sharing == "hard" else t
+    body = (d * h + (depth - 1) * h * h) * towers if depth else 0
+    heads = (h if depth else d) * sum(s.output_dim for s in config.tasks.targets)
+    return len(config.optimizers) * config.train.batch_size * (body + heads)
+
+
+def intra_op_threads(config: ExperimentConfig) -> int:
+    if forward_macs(config) < PARALLEL_MACS:
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def use_threads_for(config: ExperimentConfig) -> int:
+    """Set torch's (process-wide) intra-op thread count for this experiment; returns it."""
+    threads = intra_op_threads(config)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

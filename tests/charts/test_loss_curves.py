@@ -1,0 +1,207 @@
+"""Loss-curve figure: panels, traces, log axes, downsampling, divergence markers and EMA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlviz.charts import loss_curves
+from mtlviz.charts.downsample import MAX_POINTS, downsample, ema
+from mtlviz.engine.records import COLUMNS
+
+RUNS = ("SGD", "Adam", "RMSprop")
+TASKS = ("price", "click", "grade")
+
+
+def make_records(steps: int = 200, eval_every: int = 50, runs=RUNS, tasks=TASKS) -> pd.DataFrame:
+    """Decaying train loss every step (with a spike) and val loss every `eval_every` steps."""
+    frames = []
+    rng = np.random.default_rng(0)
+    train_steps = np.arange(1, steps + 1)
+    val_steps = np.arange(0, steps + 1, eval_every)
+    for r, run in enumerate(runs):
+        for t, task in enumerate(tasks):
+            loss = (1 + r + t) / np.sqrt(train_steps) * np.exp(0.1 * rng.standard_normal(steps))
+            loss[steps // 2] = 50.0  # a spike that downsampling must keep
+            frames.append(_frame(run, task, "train_loss", train_steps, loss))
+            frames.append(_frame(run, task, "val_loss", val_steps, (1 + r + t) / np.sqrt(val_steps + 1)))
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def _frame(run: str, task: str, metric: str, steps: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run": run,
+            "step": steps,
+            "task": task,
+            "layer": "",
+            "metric": metric,
+            "value": values,
+            "seconds": steps / 1000,
+        }
+    )
+
+
+def axis(fig, ref: str):
+    """Layout of the axis a trace names: "x2" -> layout.xaxis2."""
+    return fig.layout[f"{ref[0]}axis{ref[1:]}"]
+
+
+def task_of(trace, records: pd.DataFrame, tasks) -> str:
+    """The task a trace shows, read back from its data: each (run, task) has its own values."""
+    metric = "train_loss" if trace.mode == "lines" else "val_loss"
+    for task in tasks:
+        frame = records[(records["run"] == trace.name) & (records["task"] == task) & (records["metric"] == metric)]
+        if np.allclose(frame["value"].to_numpy(), np.asarray(trace.y)):
+            return task
+    raise AssertionError(f"no task matches trace {trace.name}")
+
+
+@pytest.mark.parametrize("tasks", [TASKS[:1], TASKS[:2], TASKS, ("a", "b", "c", "d", "e")])
+def test_one_panel_per_task(tasks):
+    records = make_records(tasks=tasks)
+    fig = loss_curves(records, RUNS, tasks)
+    titles = {a.text: a for a in fig.layout.annotations}
+    assert list(titles) == list(tasks)
+    # two lines (train, validation) per run per task
+    assert len(fig.data) == 2 * len(RUNS) * len(tasks)
+    axes_by_task: dict[str, set[tuple[str, str]]] = {}
+    for trace in fig.data:
+        axes_by_task.setdefault(task_of(trace, records, tasks), set()).add((trace.xaxis, trace.yaxis))
+    assert set(axes_by_task) == set(tasks)
+    # Each task's traces share one panel, a different one per task, under the task's title.
+    assert all(len(axes) == 1 for axes in axes_by_task.values())
+    assert len(set().union(*axes_by_task.values())) == len(tasks)
+    for task, ((x_ref, y_ref),) in axes_by_task.items():
+        title = titles[task]
+        left, right = axis(fig, x_ref).domain
+        bottom, top = axis(fig, y_ref).domain
+        assert left <= title.x <= right, task
+        assert title.y == pytest.approx(top), task
+
+
+def test_traces_only_for_requested_runs_and_tasks():
+    fig = loss_curves(make_records(), ["Adam", "RMSprop"], ["click"])
+    names = {t.name for t in fig.data}
+    assert names == {"Adam", "RMSprop"}
+    assert len(fig.data) == 4
+    # One legend entry per run, however many panels it appears in.
+    fig = loss_curves(make_records(), ["Adam"], TASKS)
+    assert [t.showlegend for t in fig.data].count(True) == 1
+
+
+@pytest.mark.parametrize(("split", "modes"), [("train", {"lines"}), ("validation", {"lines+markers"})])
+def test_split_selects_train_or_validation(split, modes):
+    fig = loss_curves(make_records(), RUNS, TASKS, split=split)
+    assert {t.mode for t in fig.data} == modes
+    assert len(fig.data) == len(RUNS) * len(TASKS)
+
+
+def test_a_bad_split_raises_value_error():
+    with pytest.raises(ValueError, match="split"):
+        loss_curves(make_records(), RUNS, TASKS, split="test")
+
+
+@pytest.mark.parametrize(("log_y", "axis_type"), [(True, "log"), (False, "linear")])
+def test_y_axes_are_log_when_asked(log_y, axis_type):
+    fig = loss_curves(make_records(), RUNS, TASKS, log_y=log_y)
+    y_axes = [fig.layout[name] for name in fig.layout if name.startswith("yaxis")]
+    assert len(y_axes) >= len(TASKS)
+    assert all(axis.type == axis_type for axis in y_axes)
+
+
+def test_long_runs_are_downsampled_but_keep_their_spike():
+    records = make_records(steps=20_000, eval_every=100)
+    fig = loss_curves(records, RUNS, TASKS)
+    assert fig.data
+    for trace in fig.data:
+        assert len(trace.x) == len(trace.y) <= MAX_POINTS
+    for trace in fig.data:
+        if trace.mode == "lines":
+            assert max(trace.y) == 50.0  # MinMaxLTTB keeps extremes
+            assert len(trace.x) > MAX_POINTS // 2
+            assert np.all(np.diff(np.asarray(trace.x)) > 0)
+        else:
+            assert len(trace.x) == 201  # validation points are few: all kept
+
+
+def test_downsample_keeps_short_series_and_endpoints():
+    x = np.arange(10)
+    assert downsample(x, x * 2.0)[0] is x
+    x = np.arange(10_000)
+    y = np.sin(x / 50.0)
+    dx, dy = downsample(x, y, max_points=100)
+    assert len(dx) == 100
+    assert dx[0] == 0 and dx[-1] == 9_999
+    np.testing.assert_array_equal(dy, y[dx])
+
+
+def test_a_diverged_run_gets_a_marker_at_its_divergence_step():
+    records = make_records()
+    records = records[~((records["run"] == "Adam") & (records["step"] >= 137))]
+    fig = loss_curves(records, RUNS, TASKS[:2], diverged={"Adam": 137})
+    markers = [t for t in fig.data if t.mode == "markers+text"]
+    assert len(markers) == 2  # one per task panel
+    for marker in markers:
+        assert list(marker.text) == ["diverged at step 137"]
+        assert list(marker.x) == [137]
+        assert marker.marker.symbol == "x"
+        assert "Adam" in marker.hovertemplate
+    last = records[(records["run"] == "Adam") & (records["task"] == "price") & (records["metric"] == "train_loss")]
+    assert float(last["value"].iloc[-1]) in [float(m.y[0]) for m in markers]
+    assert {m.xaxis for m in markers} == {t.xaxis for t in fig.data if t.mode != "markers+text"}
+
+
+def test_no_marker_for_runs_that_did_not_diverge_or_are_hidden():
+    fig = loss_curves(make_records(), RUNS, TASKS)
+    assert not [t for t in fig.data if t.mode == "markers+text"]
+    fig = loss_curves(make_records(), ["SGD"], TASKS, diverged={"Adam": 10})
+    assert not [t for t in fig.data if t.mode == "markers+text"]
+
+
+def test_smoothing_applies_to_train_lines_only():
+    records = make_records()
+    fig = loss_curves(records, ["SGD"], ["price"], smoothing=0.9)
+    train = records[(records["run"] == "SGD") & (records["task"] == "price")]
+    raw_train = train[train["metric"] == "train_loss"]["value"].to_numpy()
+    raw_val = train[train["metric"] == "val_loss"]["value"].to_numpy()
+    line, dashed = fig.data
+    np.testing.assert_allclose(line.y, ema(raw_train, 0.9))
+    assert not np.allclose(line.y, raw_train)
+    np.testing.assert_allclose(dashed.y, raw_val)
+
+
+def test_step_range_limits_the_x_values():
+    fig = loss_curves(make_records(), RUNS, TASKS, step_range=(50, 120))
+    for trace in fig.data:
+        assert min(trace.x) >= 50
+        assert max(trace.x) <= 120
+
+
+# ----------------------------------------------------------------------------- EMA
+
+
+def reference_ema(values: list[float], smoothing: float) -> list[float]:
+    """TensorBoard's smoothing: an EMA started at zero, divided by its weight sum 1 - s^t."""
+    out, last = [], 0.0
+    for t, v in enumerate(values, start=1):
+        last = smoothing * last + (1 - smoothing) * v
+        out.append(last / (1 - smoothing**t))
+    return out
+
+
+@pytest.mark.parametrize("smoothing", [0.3, 0.6, 0.9, 0.99])
+def test_ema_matches_bias_corrected_reference(smoothing):
+    values = np.random.default_rng(1).exponential(size=300)
+    np.testing.assert_allclose(ema(values, smoothing), reference_ema(values.tolist(), smoothing), rtol=1e-10)
+
+
+def test_ema_first_value_is_unbiased():
+    assert ema(np.array([5.0, 1.0]), 0.9)[0] == pytest.approx(5.0)
+
+
+def test_ema_with_no_smoothing_returns_the_values():
+    values = np.array([3.0, 1.0, 2.0])
+    assert ema(values, 0) is values
+    assert len(ema(np.array([]), 0.5)) == 0

@@ -1,0 +1,244 @@
+"""Sharing strategies: output shapes, a fair start, what is shared, and the soft penalty."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mtlviz.config import ModelConfig, TaskSpec
+from mtlviz.models import SHARING_STRATEGIES, build_model
+from mtlviz.models.layers import StackedLinear
+
+INPUT_DIM = 5
+TASKS = (
+    TaskSpec("reg"),
+    TaskSpec("cls", type="classification", num_classes=3),
+    TaskSpec("reg2"),
+)
+SAME_OUTPUT = (TaskSpec("a"), TaskSpec("b"), TaskSpec("c"))
+GRID = [(s, d) for s in SHARING_STRATEGIES for d in (0, 2)]
+
+
+def make(sharing: str, depth: int, tasks=TASKS, copies: int = 3, seed: int = 0, coupling: float = 0.1):
+    config = ModelConfig(sharing=sharing, hidden=7, depth=depth, activation="tanh", coupling=coupling)
+    return build_model(config, tasks, INPUT_DIM, copies, seed)
+
+
+def perturb_rows(model: nn.Module, seed: int = 1) -> None:
+    """Give every configuration row its own weights, as training would."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=generator))
+
+
+def test_every_config_sharing_value_has_a_strategy():
+    assert set(SHARING_STRATEGIES) == {"independent", "hard", "soft", "soft_chain"}
+
+
+@pytest.mark.parametrize(("sharing", "depth"), GRID)
+def test_forward_returns_one_output_per_task(sharing, depth):
+    model = make(sharing, depth, copies=4)
+    outputs = model(torch.randn(6, INPUT_DIM))
+    assert len(outputs) == len(TASKS)
+    assert [tuple(o.shape) for o in outputs] == [(4, 6, 1), (4, 6, 3), (4, 6, 1)]
+
+
+@pytest.mark.parametrize(("sharing", "depth"), GRID)
+def test_every_configuration_starts_from_the_same_weights(sharing, depth):
+    model = make(sharing, depth, copies=4)
+    for name, p in model.named_parameters():
+        assert p.shape[0] == 4, name
+        for k in range(1, 4):
+            assert torch.equal(p[k], p[0]), (name, k)
+    # ... and so every configuration computes the same function.
+    for output in model(torch.randn(5, INPUT_DIM)):
+        assert torch.equal(output, output[:1].expand_as(output))
+
+
+@pytest.mark.parametrize(("sharing", "depth"), GRID)
+def test_same_seed_gives_same_init_and_another_seed_differs(sharing, depth):
+    a, b, c = make(sharing, depth, seed=3), make(sharing, depth, seed=3), make(sharing, depth, seed=4)
+    for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(pa, pb), name
+        assert not torch.equal(pa, pc), name
+
+
+@pytest.mark.parametrize(("sharing", "depth"), GRID)
+def test_shared_parameter_names(sharing, depth):
+    model = make(sharing, depth)
+    names = [name for name, _ in model.named_parameters()]
+    shared = model.shared_parameter_names()
+    assert set(shared) <= set(names)
+    if sharing == "hard" and depth > 0:
+        assert sorted(shared) == sorted(n for n in names if n.startswith("trunk."))
+        assert len(shared) == 2 * depth
+    else:
+        assert shared == []
+
+
+@pytest.mark.parametrize(("sharing", "depth"), GRID)
+def test_shared_parameters_are_exactly_those_with_gradient_from_several_tasks(sharing, depth):
+    # Behavioural check of shared_parameter_names: backpropagate each task alone and
+    # see which parameter entries it reaches. Independent towers are stacked (K, T, ...)
+    # tensors, so the per-task slice is what must be touched by one task only.
+    model = make(sharing, depth, copies=2)
+    perturb_rows(model)
+    x = torch.randn(8, INPUT_DIM)
+    reached: dict[str, list[torch.Tensor]] = {name: [] for name, _ in model.named_parameters()}
+    for t in range(len(TASKS)):
+        model.zero_grad()
+        model(x)[t].pow(2).sum().backward()
+        for name, p in model.named_parameters():
+            grad = p.grad if p.grad is not None else torch.zeros_like(p)
+            reached[name].append(grad != 0)
+    shared = set(model.shared_parameter_names())
+    for name, masks in reached.items():
+        overlap = torch.stack(masks).sum(0) > 1  # entries reached by more than one task
+        assert bool(overlap.any()) == (name in shared), name
+
+
+@pytest.mark.parametrize(("sharing", "depth"), GRID)
+def test_each_row_is_an_independent_network(sharing, depth):
+    # Row k of the stacked model equals the same network built with K = 1 and row-k weights.
+    stacked = make(sharing, depth, copies=3)
+    perturb_rows(stacked)
+    x = torch.randn(9, INPUT_DIM)
+    outputs = stacked(x)
+    for k in range(3):
+        single = make(sharing, depth, copies=1)
+        with torch.no_grad():
+            for p, q in zip(single.parameters(), stacked.parameters()):
+                p.copy_(q[k : k + 1])
+        for t, (expected, output) in enumerate(zip(single(x), outputs)):
+            torch.testing.assert_close(output[k : k + 1], expected, msg=f"row {k}, task {t}")
+
+
+@pytest.mark.parametrize("sharing", ["independent", "soft", "soft_chain"])
+@pytest.mark.parametrize("depth", [0, 2])
+def test_independent_towers_differ_between_tasks_at_init(sharing, depth):
+    model = make(sharing, depth, tasks=SAME_OUTPUT)
+    for name, p in model.towers.named_parameters():
+        assert p.shape[:2] == (3, 3), name  # (K, T, ...)
+        for t in range(1, 3):
+            assert not torch.equal(p[:, t], p[:, 0]), (name, t)
+    heads = model.heads
+    assert not torch.equal(heads[0].weight, heads[1].weight)
+    # Different towers give different predictions for the same input.
+    outputs = model(torch.randn(4, INPUT_DIM))
+    assert not torch.allclose(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize(("sharing", "depth"), [("hard", 0), ("hard", 2), ("independent", 0), ("independent", 2)])
+def test_strategies_without_coupling_have_zero_penalty(sharing, depth):
+    model = make(sharing, depth, copies=2)
+    perturb_rows(model)
+    assert torch.equal(model.penalty(), torch.zeros(2))
+
+
+# ------------------------------------------------------------------- stacked layers
+
+
+def test_stacked_linear_with_one_copy_is_nn_linear():
+    layer = StackedLinear((1,), 4, 3, torch.Generator().manual_seed(0))
+    assert layer.weight.shape == (1, 4, 3)
+    assert layer.bias.shape == (1, 1, 3)
+    reference = nn.Linear(4, 3)
+    with torch.no_grad():
+        reference.weight.copy_(layer.weight[0].T)  # nn.Linear stores (out, in)
+        reference.bias.copy_(layer.bias[0, 0])
+    x = torch.randn(10, 4)
+    out = layer(x)
+    assert out.shape == (1, 10, 3)
+    torch.testing.assert_close(out[0], reference(x))
+
+
+def test_stacked_linear_init_matches_nn_linear_bounds():
+    layer = StackedLinear((2,), 16, 8, torch.Generator().manual_seed(0))
+    bound = 1 / 16**0.5
+    assert layer.weight.abs().max() <= bound
+    assert layer.bias.abs().max() <= bound
+    assert layer.weight.abs().max() > 0.8 * bound  # uniform over the whole range, not a narrower one
+
+
+def test_stacked_linear_with_inner_stack_runs_each_entry_on_its_own_input():
+    layer = StackedLinear((2, 3), 4, 5, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        layer.weight.add_(torch.randn(layer.weight.shape))
+    x = torch.randn(2, 3, 6, 4)  # (K, T, B, in)
+    out = layer(x)
+    assert out.shape == (2, 3, 6, 5)
+    for k in range(2):
+        for t in range(3):
+            expected = x[k, t] @ layer.weight[k, t] + layer.bias[k, t]
+            torch.testing.assert_close(out[k, t], expected)
+    # A 2-D input is shared by every entry.
+    shared = torch.randn(6, 4)
+    out = layer(shared)
+    torch.testing.assert_close(out[1, 2], shared @ layer.weight[1, 2] + layer.bias[1, 2])
+
+
+# --------------------------------------------------------------------- soft penalty
+
+
+def tower_vectors(model) -> torch.Tensor:
+    """(K, T, n): every task's coupled parameters flattened, the way the paper writes theta_t."""
+    k, t = model.num_copies, len(model.heads)
+    parts = [p.reshape(k, t, -1) for p in model.towers.parameters()]
+    parts.append(torch.stack([h.weight.reshape(k, -1) for h in model.heads], 1))
+    parts.append(torch.stack([h.bias.reshape(k, -1) for h in model.heads], 1))
+    return torch.cat(parts, 2)
+
+
+@pytest.mark.parametrize("sharing", ["soft", "soft_chain"])
+@pytest.mark.parametrize("depth", [0, 2])
+def test_soft_penalty_is_zero_when_all_task_networks_are_equal(sharing, depth):
+    model = make(sharing, depth, tasks=SAME_OUTPUT, copies=2, coupling=0.5)
+    perturb_rows(model)
+    assert (model.penalty() > 0).all()
+    with torch.no_grad():
+        for p in model.towers.parameters():
+            p.copy_(p[:, :1].expand_as(p))
+        for head in model.heads[1:]:
+            head.weight.copy_(model.heads[0].weight)
+            head.bias.copy_(model.heads[0].bias)
+    torch.testing.assert_close(model.penalty(), torch.zeros(2))
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_soft_mean_penalty_matches_hand_computation(depth):
+    coupling = 0.37
+    model = make("soft", depth, tasks=SAME_OUTPUT, copies=2, coupling=coupling)
+    perturb_rows(model)
+    theta = tower_vectors(model)  # (K, T, n)
+    expected = coupling * (theta - theta.mean(1, keepdim=True)).pow(2).sum((1, 2))
+    penalty = model.penalty()
+    assert penalty.shape == (2,)
+    torch.testing.assert_close(penalty, expected)
+    # The rows were perturbed differently, so the two configurations pay different penalties.
+    assert not torch.allclose(penalty[0], penalty[1])
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_soft_chain_penalty_matches_hand_computation(depth):
+    coupling = 0.37
+    model = make("soft_chain", depth, tasks=SAME_OUTPUT, copies=2, coupling=coupling)
+    perturb_rows(model)
+    theta = tower_vectors(model)  # (K, T, n)
+    expected = coupling * sum((theta[:, t] - theta[:, t + 1]).pow(2).sum(1) for t in range(2))
+    torch.testing.assert_close(model.penalty(), expected)
+
+
+def test_soft_penalty_scales_with_coupling_and_has_gradient():
+    model = make("soft", 2, tasks=SAME_OUTPUT, copies=2, coupling=1.0)
+    heavy = make("soft", 2, tasks=SAME_OUTPUT, copies=2, coupling=3.0)
+    torch.testing.assert_close(heavy.penalty(), 3.0 * model.penalty())
+    model.penalty().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.towers.parameters())
+
+
+def test_soft_heads_of_different_sizes_are_not_coupled():
+    model = make("soft", 0, tasks=TASKS, copies=2)  # depth 0: only heads, and their shapes differ
+    perturb_rows(model)
+    assert torch.equal(model.penalty(), torch.zeros(2))

@@ -1,0 +1,201 @@
+"""The headless CLI, run as users run it: `python -m mtlviz` in a subprocess.
+
+Each subprocess pays a few seconds of imports, so the ones this module needs are
+started together by one fixture and run side by side; the error cases that only
+need the exit code and stderr also run in-process through `main`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mtlviz.cli import main
+from mtlviz.config import ExperimentConfig
+from mtlviz.engine.records import COLUMNS
+from mtlviz.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 60
+
+SMALL_CONFIG = {
+    "tasks": {
+        "targets": [{"name": "price"}, {"name": "click", "type": "classification", "num_classes": 3}],
+        "num_samples": 400,
+        "input_dim": 8,
+    },
+    "model": {"sharing": "hard", "hidden": 16, "depth": 1},
+    "optimizers": [{"name": "sgd", "lr": 0.05, "momentum": 0.9}, {"name": "adam", "lr": 0.01, "label": "Adam"}],
+    "train": {"steps": STEPS, "batch_size": 32, "eval_every": 25, "seed": 3, "device": "cpu"},
+}
+LABELS = ("SGD lr=0.05", "Adam")
+TASKS = ("price", "click")
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    out: Path
+
+
+def start(*args: str) -> subprocess.Popen:
+    # One intra-op thread: the runs share the machine, and 2-thread barriers stall when oversubscribed.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mtlviz", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> dict[str, Result]:
+    """Every subprocess of this module, started at once and awaited together."""
+    base = tmp_path_factory.mktemp("cli")
+    config_path = base / "config.json"
+    config_path.write_text(json.dumps(SMALL_CONFIG), encoding="utf-8")
+    bad_path = base / "bad.json"
+    bad_path.write_text(json.dumps({**SMALL_CONFIG, "train": {"steps": 0}}), encoding="utf-8")
+    jobs = {
+        "first": (base / "first", ["run", str(config_path), "--out", str(base / "first"), "--quiet"]),
+        "second": (base / "second", ["run", str(config_path), "--out", str(base / "second"), "--quiet"]),
+        "bad": (base / "bad", ["run", str(bad_path), "--out", str(base / "bad"), "--quiet"]),
+        "example": (base, ["example-config"]),
+    }
+    processes = {name: (out, start(*args)) for name, (out, args) in jobs.items()}
+    results = {}
+    for name, (out, process) in processes.items():
+        stdout, stderr = process.communicate(timeout=120)
+        results[name] = Result(process.returncode, stdout, stderr, out)
+    return results
+
+
+@pytest.fixture(scope="module")
+def metrics(cli) -> pd.DataFrame:
+    first = cli["first"]
+    assert first.returncode == 0, first.stderr
+    return pd.read_parquet(first.out / "metrics.parquet")
+
+
+def test_example_config_is_a_valid_config(cli):
+    result = cli["example"]
+    assert result.returncode == 0, result.stderr
+    assert ExperimentConfig.from_json(result.stdout) == ExperimentConfig()
+
+
+def test_run_writes_the_parsed_config(cli):
+    result = cli["first"]
+    assert result.returncode == 0, result.stderr
+    written = ExperimentConfig.from_json((result.out / "config.json").read_text(encoding="utf-8"))
+    assert written == ExperimentConfig.from_dict(SMALL_CONFIG)
+    assert written.labels == LABELS
+
+
+def test_metrics_have_the_record_schema(metrics):
+    assert list(metrics.columns) == COLUMNS
+    assert set(metrics["run"]) == set(LABELS)
+    assert set(metrics["task"]) == set(TASKS)
+    assert set(metrics["metric"]) == {"train_loss", "val_loss", "val_r2", "val_accuracy"}
+    assert metrics["value"].notna().all()
+    assert (metrics["seconds"] >= 0).all()
+
+
+def test_train_loss_is_recorded_for_every_step_run_and_task(metrics):
+    train = metrics[metrics["metric"] == "train_loss"]
+    assert len(train) == STEPS * len(LABELS) * len(TASKS)
+    for (run, task), frame in train.groupby(["run", "task"]):
+        assert sorted(frame["step"]) == list(range(1, STEPS + 1)), (run, task)
+
+
+def test_validation_is_recorded_at_start_every_eval_and_end(metrics):
+    val = metrics[metrics["metric"] == "val_loss"]
+    for (run, task), frame in val.groupby(["run", "task"]):
+        assert sorted(frame["step"]) == [0, 25, 50, STEPS], (run, task)
+    scores = metrics[metrics["metric"].isin(["val_r2", "val_accuracy"])]
+    assert set(scores.loc[scores["metric"] == "val_r2", "task"]) == {"price"}
+    assert set(scores.loc[scores["metric"] == "val_accuracy", "task"]) == {"click"}
+
+
+def test_run_prints_a_summary_table(cli):
+    lines = cli["first"].stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if "val loss" in line)
+    table = lines[header + 1 : header + 1 + len(LABELS) * len(TASKS)]
+    for task in TASKS:
+        for label in LABELS:
+            assert sum(task in line and label in line and "ok" in line for line in table) == 1, (task, label)
+    assert sum("*" in line for line in table) == len(TASKS)  # one best run per task
+    assert "metrics.parquet" in lines[-1]
+
+
+def test_quiet_run_writes_no_progress_bar(cli):
+    assert "steps/s" not in cli["first"].stderr
+    assert "Traceback" not in cli["first"].stderr
+
+
+def test_the_same_config_gives_identical_metrics(cli, metrics):
+    second = cli["second"]
+    assert second.returncode == 0, second.stderr
+    again = pd.read_parquet(second.out / "metrics.parquet")
+    pd.testing.assert_frame_equal(metrics.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+def test_a_bad_config_exits_2_with_the_message_and_no_traceback(cli):
+    result = cli["bad"]
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: train.steps: ")
+    assert "found 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert not result.out.exists()
+
+
+# ---------------------------------------------------------------- in-process errors
+
+
+def expected_message(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        ExperimentConfig.from_json(text)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({**SMALL_CONFIG, "modle": {}}),
+        json.dumps({**SMALL_CONFIG, "model": {"depth": 99}}),
+        json.dumps({**SMALL_CONFIG, "optimizers": [{"name": "sgd", "lr": 0.1, "betas": [0.9, 0.99]}]}),
+        '{"train": {"steps": 10,}}',
+    ],
+    ids=["unknown_key", "out_of_range", "unknown_option", "invalid_json"],
+)
+def test_invalid_configs_exit_2_with_the_validation_message(tmp_path, capsys, text):
+    config = tmp_path / "config.json"
+    config.write_text(text, encoding="utf-8")
+    code = main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err == f"error: {expected_message(text)}\n"
+    assert captured.out == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_config_file_exits_2(tmp_path, capsys):
+    missing = tmp_path / "nope.json"
+    code = main(["run", str(missing), "--out", str(tmp_path / "out"), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.startswith(f"error: cannot read config {missing}")
+    assert "Traceback" not in captured.err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,134 @@
+"""End-of-run summary on hand-made records: last evaluation, best per task, diverged runs."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from mtlviz.engine.records import COLUMNS
+from mtlviz.summary import SUMMARY_COLUMNS, best_per_task, format_summary, summary_table
+
+
+def rows(run: str, step: int, task: str, **metrics: float) -> list[dict]:
+    return [
+        {"run": run, "step": step, "task": task, "layer": "", "metric": m, "value": v, "seconds": step / 100}
+        for m, v in metrics.items()
+    ]
+
+
+def evaluation(run: str, step: int, price: tuple[float, float], click: tuple[float, float]) -> list[dict]:
+    """Validation rows of both tasks: (val_loss, score) for `price` (R^2) and `click` (accuracy)."""
+    return rows(run, step, "price", val_loss=price[0], val_r2=price[1]) + rows(
+        run, step, "click", val_loss=click[0], val_accuracy=click[1]
+    )
+
+
+@pytest.fixture
+def records() -> pd.DataFrame:
+    """Three runs; "Adam" wins at the last evaluation though "SGD" leads earlier,
+    and "Big lr" has the lowest loss of all but diverged at step 60."""
+    data = []
+    for run in ("SGD", "Adam", "Big lr"):
+        data += evaluation(run, 0, (4.0, -0.1), (0.70, 0.50))
+    data += evaluation("SGD", 50, (0.5, 0.80), (0.40, 0.80))
+    data += evaluation("Adam", 50, (0.9, 0.60), (0.60, 0.70))
+    data += evaluation("Big lr", 50, (0.1, 0.95), (0.10, 0.99))
+    data += evaluation("SGD", 100, (0.45, 0.82), (0.35, 0.85))
+    data += evaluation("Adam", 100, (0.2, 0.90), (0.30, 0.88))
+    for run in ("SGD", "Adam"):
+        for step in range(1, 121):  # training went on past the last evaluation
+            data += rows(run, step, "price", train_loss=1 / step) + rows(run, step, "click", train_loss=2 / step)
+    for step in range(1, 60):
+        data += rows("Big lr", step, "price", train_loss=0.05) + rows("Big lr", step, "click", train_loss=0.05)
+    frame = pd.DataFrame(data, columns=COLUMNS)
+    assert list(frame.columns) == COLUMNS
+    return frame
+
+
+def row(summary: pd.DataFrame, task: str, run: str) -> pd.Series:
+    match = summary[(summary["task"] == task) & (summary["run"] == run)]
+    assert len(match) == 1, (task, run)
+    return match.iloc[0]
+
+
+def test_one_row_per_task_and_run_in_first_seen_order(records):
+    summary = summary_table(records, {"Big lr": 60})
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert list(zip(summary["task"], summary["run"])) == [
+        ("price", "SGD"),
+        ("price", "Adam"),
+        ("price", "Big lr"),
+        ("click", "SGD"),
+        ("click", "Adam"),
+        ("click", "Big lr"),
+    ]
+
+
+def test_values_come_from_the_last_evaluation_of_each_run(records):
+    summary = summary_table(records, {"Big lr": 60})
+    sgd = row(summary, "price", "SGD")
+    assert (sgd["step"], sgd["val_loss"], sgd["metric"], sgd["score"]) == (100, 0.45, "r2", 0.82)
+    adam = row(summary, "click", "Adam")
+    assert (adam["step"], adam["val_loss"], adam["metric"], adam["score"]) == (100, 0.30, "accuracy", 0.88)
+    # The diverged run stopped evaluating at 50; its row is from there, not from step 0.
+    big = row(summary, "click", "Big lr")
+    assert (big["step"], big["val_loss"], big["score"]) == (50, 0.10, 0.99)
+
+
+def test_best_is_the_lowest_final_val_loss_per_task(records):
+    summary = summary_table(records)
+    assert summary.groupby("task")["best"].sum().to_dict() == {"price": 1, "click": 1}
+    # Without a divergence record "Big lr" is an ordinary run with the lowest losses.
+    assert best_per_task(summary) == {"price": "Big lr", "click": "Big lr"}
+
+
+def test_a_diverged_run_is_never_best_and_says_when_it_diverged(records):
+    summary = summary_table(records, diverged={"Big lr": 60})
+    # Adam's final loss beats SGD's final loss, though SGD was ahead at step 50.
+    assert best_per_task(summary) == {"price": "Adam", "click": "Adam"}
+    big = summary[summary["run"] == "Big lr"]
+    assert not big["best"].any()
+    assert set(big["status"]) == {"diverged at step 60"}
+    assert set(summary.loc[summary["run"] != "Big lr", "status"]) == {"ok"}
+
+
+def test_every_run_diverged_means_no_best():
+    data = evaluation("A", 0, (1.0, 0.0), (1.0, 0.5)) + evaluation("B", 0, (2.0, 0.0), (1.0, 0.5))
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS), {"A": 3, "B": 7})
+    assert not summary["best"].any()
+    assert best_per_task(summary) == {}
+    assert list(summary["status"]) == ["diverged at step 3", "diverged at step 7"] * 2
+
+
+def test_a_task_can_have_its_best_run_differ_from_another_task():
+    data = evaluation("A", 10, (0.1, 0.9), (0.9, 0.6)) + evaluation("B", 10, (0.2, 0.8), (0.5, 0.7))
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS))
+    assert best_per_task(summary) == {"price": "A", "click": "B"}
+
+
+def test_no_validation_rows_give_an_empty_table():
+    data = rows("A", 1, "price", train_loss=1.0)
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS))
+    assert summary.empty
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert format_summary(summary) == "(no validation results)"
+
+
+def test_format_summary_stars_the_best_rows(records):
+    text = format_summary(summary_table(records, {"Big lr": 60}))
+    lines = text.splitlines()
+    assert "val loss" in lines[0]
+    assert "accuracy / R^2" in lines[0]
+    starred = [line for line in lines[1:] if "*" in line]
+    assert len(starred) == 2
+    assert all("Adam" in line for line in starred)
+    assert sum("diverged at step 60" in line for line in lines) == 2
+
+
+def test_scores_are_not_mixed_between_tasks(records):
+    summary = summary_table(records, {"Big lr": 60})
+    for _, r in summary.iterrows():
+        assert r["metric"] == ("r2" if r["task"] == "price" else "accuracy")
+        assert not math.isnan(r["score"])

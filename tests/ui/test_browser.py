@@ -1,0 +1,121 @@
+"""The dashboard in a real Chromium against `streamlit run app.py`: live updates and Stop.
+
+AppTest cannot fire the fragment's `run_every` timer; these tests watch the
+progress text and the Plotly chart change in the browser while a job trains.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+START = ".st-key-start button"
+STOP = ".st-key-stop button"
+PROGRESS = "[data-testid=stProgress]"
+TRACES_PER_RUN = 2 * 2  # train and validation curve on each of the 2 default tasks
+LABELS = {"SGD", "Adam", "AdamW"}
+
+# The loss chart as drawn: the most trace groups in one plot, the largest step on
+# any curve, and the legend names. While the fragment redraws, the old and the new
+# plot can briefly coexist: take the fullest.
+READ_CHART = """() => {
+  const out = {plots: 0, traces: 0, last: 0, names: []};
+  for (const g of document.querySelectorAll('.st-key-loss_chart .js-plotly-plot')) {
+    out.plots += 1;
+    out.traces = Math.max(out.traces, g.querySelectorAll('.scatterlayer .trace').length);
+    for (const d of g._fullData || []) {
+      if (d.x && d.x.length) out.last = Math.max(out.last, Number(d.x[d.x.length - 1]));
+      if (d.name && !out.names.includes(d.name)) out.names.push(d.name);
+    }
+  }
+  return out;
+}"""
+# Resolves once the step of the progress text ("Step 1,234 / 2,000 · ...") exceeds `arg`.
+STEP_PAST = f"""(after) => {{
+  const bar = document.querySelector('{PROGRESS}');
+  const match = bar && bar.innerText.match(/Step ([\\d,]+) \\//);
+  return match !== null && Number(match[1].replaceAll(',', '')) > after;
+}}"""
+# Resolves once the chart's last plotted step exceeds `arg`.
+CHART_PAST = f"(after) => {{ const c = ({READ_CHART})(); return c.traces > 0 && c.last > after ? c : null; }}"
+
+
+def read_chart(page: Page) -> dict:
+    return page.evaluate(READ_CHART)
+
+
+def wait_chart_past(page: Page, step: int, timeout_ms: float) -> dict:
+    return page.wait_for_function(CHART_PAST, arg=step, polling=100, timeout=timeout_ms).json_value()
+
+
+def progress(page: Page) -> tuple[int, int]:
+    """(step, total) from the progress text "Step 1,234 / 2,000 · ..."."""
+    text = page.locator(PROGRESS).inner_text()
+    match = re.search(r"Step ([\d,]+) / ([\d,]+)", text)
+    assert match, f"unexpected progress text {text!r}"
+    return int(match[1].replace(",", "")), int(match[2].replace(",", ""))
+
+
+def set_steps(page: Page, steps: int) -> None:
+    field = page.locator(".st-key-steps input")
+    field.fill(str(steps))
+    field.press("Enter")
+    # The caption under the buttons is redrawn from the new config.
+    expect(page.get_by_text(f"hard sharing, {steps:,} steps.")).to_be_visible(timeout=30_000)
+
+
+def test_loss_chart_updates_live(page: Page) -> None:
+    steps = 1500
+    set_steps(page, steps)
+    expect(page.locator(START)).to_be_enabled()
+    expect(page.locator(STOP)).to_be_disabled()
+    page.locator(START).click()
+
+    # The first curves appear while the job is still training...
+    first = wait_chart_past(page, 0, timeout_ms=60_000)
+    step_1, total = progress(page)
+    assert total == steps
+    assert 0 < step_1 < steps, "the run ended before the chart was first drawn: nothing was live"
+    assert first["last"] < steps
+    # ...and keep growing without any user action: the fragment redraws on its timer.
+    later = wait_chart_past(page, first["last"], timeout_ms=60_000)
+    assert later["last"] > first["last"]
+    page.wait_for_function(STEP_PAST, arg=step_1, polling=100, timeout=60_000)
+
+    expect(page.get_by_text("Lowest validation loss")).to_be_visible(timeout=120_000)
+    expect(page.locator(PROGRESS)).to_contain_text(f"Step {steps:,} / {steps:,}")
+    final = read_chart(page)
+    assert final["last"] == steps
+    assert final["traces"] == len(LABELS) * TRACES_PER_RUN
+    assert set(final["names"]) == LABELS
+    expect(page.get_by_role("heading", name="Summary")).to_be_visible()
+    expect(page.locator(START)).to_be_enabled()
+    expect(page.locator(STOP)).to_be_disabled()
+
+
+def test_stop_during_a_long_run(page: Page) -> None:
+    steps = 50_000
+    set_steps(page, steps)
+    page.locator(START).click()
+    # Training is under way (past the first validation at step 25) before Stop is pressed.
+    wait_chart_past(page, 30, timeout_ms=60_000)
+    expect(page.locator(STOP), "Stop must be enabled while the job trains").to_be_enabled(timeout=10_000)
+    expect(page.locator(START), "Start must be disabled while the job trains").to_be_disabled(timeout=10_000)
+
+    page.locator(STOP).click()
+    expect(page.get_by_text("Stopped at step")).to_be_visible(timeout=20_000)
+    step, total = progress(page)
+    assert total == steps
+    assert 30 < step < steps
+    expect(page.get_by_text(f"Stopped at step {step:,}.")).to_be_visible()
+    # The partial run gets its summary, and the page is ready for the next run.
+    expect(page.get_by_text("Lowest validation loss")).to_be_visible(timeout=30_000)
+    expect(page.locator(START)).to_be_enabled()
+    expect(page.locator(STOP)).to_be_disabled()
+    # Stopped for good: the step count no longer moves.
+    page.wait_for_timeout(1500)
+    assert progress(page) == (step, steps)
