@@ -95,6 +95,7 @@ class TrainingJob:
         self.error = ""
         self.diverged: dict[str, int] = {}
         self.device = ""
+        self.has_shared_parameters: bool | None = None  # known once the model is built
         self._slots = slots
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name=f"mtlviz-job-{self.id}", daemon=True)
@@ -150,6 +151,7 @@ class TrainingJob:
             self._started_at = time.perf_counter()
             engine = self._engine = Engine(self.config)
             self.device = str(engine.device)
+            self.has_shared_parameters = engine.has_shared_parameters
             for chunk in engine.run(self._stop):
                 self.log.append(chunk)
                 self.diverged = dict(engine.diverged)

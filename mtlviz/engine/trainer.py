@@ -112,9 +112,7 @@ class Engine:
         step = self.step + 1
         train = self.config.train
         with_stats = train.stats_every > 0 and step % train.stats_every == 0
-        with_conflict = (
-            train.conflict_every > 0 and step % train.conflict_every == 0 and self.has_shared_parameters
-        )
+        with_conflict = train.conflict_every > 0 and step % train.conflict_every == 0 and self.has_shared_parameters
         outputs = self.model(x)  # T tensors of (K, B, out_t)
         losses = task_losses(outputs, y, self.tasks)  # (K, T)
         penalty = self.model.penalty()  # (K,)

@@ -11,12 +11,16 @@ import pandas as pd
 import streamlit as st
 
 from mtlviz.charts import loss_curves
+from mtlviz.charts.conflict import NO_SHARED, conflict_reading, cosine_chart, cosine_heatmaps, task_grad_norm_chart
+from mtlviz.charts.updates import LAYER_METRICS, layer_chart, layer_names
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
 from mtlviz.summary import summary_table
-from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT
+from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT, UPDATES_LAYERS, UPDATES_METRIC, VIEW
 
 REFRESH_SECONDS = 0.5
 SPLIT_LABELS = {"train": "Train", "validation": "Validation", "both": "Both"}
+VIEWS = ("Loss", "Updates", "Conflict")
+PLOTLY_CONFIG = {"displaylogo": False}
 
 
 def live_panel(job: TrainingJob) -> None:
@@ -29,16 +33,26 @@ def _panel(job: TrainingJob, live: bool) -> None:
     if live and job.ended:
         st.rerun(scope="app")  # stops the timer; the page redraws with the summary
     _status(job)
-    records = job.log.frame()
+    view = st.segmented_control("View", VIEWS, default="Loss", key=VIEW, required=True, label_visibility="collapsed")
+    records = job.log.frame()  # a snapshot: the worker only appends new chunks
+    if records.empty:
+        st.info("Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
+        return
+    if view == "Updates":
+        _updates_view(job, records)
+    elif view == "Conflict":
+        _conflict_view(job, records)
+    else:
+        _loss_view(job, records)
+
+
+def _loss_view(job: TrainingJob, records: pd.DataFrame) -> None:
     controls = st.columns([2, 1, 2])
     split = controls[0].segmented_control(
         "Loss", list(SPLIT_LABELS), format_func=SPLIT_LABELS.get, default="both", key=CHART_SPLIT, required=True
     )
     log_y = controls[1].toggle("Log scale", value=True, key=CHART_LOG)
     smoothing = controls[2].slider("Smoothing (train loss)", 0.0, 0.99, 0.6, 0.01, key=CHART_SMOOTHING)
-    if records.empty:
-        st.info("Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
-        return
     figure = loss_curves(
         records,
         job.config.labels,
@@ -48,7 +62,61 @@ def _panel(job: TrainingJob, live: bool) -> None:
         smoothing=smoothing,
         diverged=job.diverged,
     )
-    st.plotly_chart(figure, key="loss_chart", config={"displaylogo": False})
+    st.plotly_chart(figure, key="loss_chart", config=PLOTLY_CONFIG)
+
+
+def _updates_view(job: TrainingJob, records: pd.DataFrame) -> None:
+    layers = layer_names(records)
+    if not layers:
+        every = job.config.train.stats_every
+        st.info(
+            f"Update statistics are recorded every {every} steps; none yet."
+            if every
+            else "Update statistics are off for this run (stats_every = 0)."
+        )
+        return
+    metric_col, layers_col = st.columns([1, 2])
+    metric = metric_col.selectbox(
+        "Statistic", list(LAYER_METRICS), format_func=lambda m: LAYER_METRICS[m][0], key=UPDATES_METRIC
+    )
+    default = [name for name in layers if name.endswith("weight")] or layers
+    chosen = layers_col.multiselect("Layers", layers, default=default, key=UPDATES_LAYERS)
+    st.caption(_UPDATES_HELP[metric])
+    st.plotly_chart(layer_chart(records, job.config.labels, chosen, metric), key="updates_chart", config=PLOTLY_CONFIG)
+
+
+_UPDATES_HELP = {
+    "update_ratio": "How far each step moves a layer relative to its size; around -3 (1e-3) is a common healthy value.",
+    "grad_norm": "Norm of the gradient each optimizer stepped with, per layer.",
+    "effective_lr": "Per-element step size from the optimizer's own state (median, 10-90% band); SGD's is its lr.",
+    "update_norm": "Norm of the actual parameter change of each step, measured around optimizer.step().",
+    "weight_decay_norm": "The part of each step that comes from weight decay: decoupled (AdamW) or L2 (SGD, Adam).",
+    "param_norm": "Norm of each layer's weights.",
+}
+
+
+def _conflict_view(job: TrainingJob, records: pd.DataFrame) -> None:
+    if job.has_shared_parameters is False:
+        st.info(NO_SHARED)
+        return
+    if not job.config.train.conflict_every:
+        st.info("Gradient-conflict measurements are off for this run (conflict_every = 0).")
+        return
+    lines = conflict_reading(records)
+    if not lines:
+        st.info(f"Per-task gradients are measured every {job.config.train.conflict_every} steps; none yet.")
+        return
+    for line in lines:
+        st.markdown(line)
+    labels, tasks = job.config.labels, job.config.tasks.task_names
+    st.plotly_chart(cosine_chart(records, labels), key="cosine_chart", config=PLOTLY_CONFIG)
+    heat_col, norm_col = st.columns(2)
+    with heat_col:
+        st.caption("Latest cosine between task gradients on the shared layers (red: conflict)")
+        st.plotly_chart(cosine_heatmaps(records, labels, tasks), key="cosine_heatmap", config=PLOTLY_CONFIG)
+    with norm_col:
+        st.caption("Each task's gradient norm on the shared layers")
+        st.plotly_chart(task_grad_norm_chart(records, labels, tasks), key="task_grad_norms", config=PLOTLY_CONFIG)
 
 
 def _status(job: TrainingJob) -> None:

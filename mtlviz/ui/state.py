@@ -15,6 +15,9 @@ STOP = "stop"
 CHART_SPLIT = "chart_split"
 CHART_LOG = "chart_log"
 CHART_SMOOTHING = "chart_smoothing"
+VIEW = "view"
+UPDATES_METRIC = "updates_metric"
+UPDATES_LAYERS = "updates_layers"
 
 
 def _release(registry: JobRegistry) -> None:

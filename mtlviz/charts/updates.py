@@ -1,0 +1,76 @@
+"""The Updates view: per-layer update statistics over time, one panel per layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mtlviz.charts.colors import run_colors
+from mtlviz.charts.figure import build_figure, empty_figure, panel_grid, set_axes
+from mtlviz.charts.lines import line_traces
+
+# metric -> (menu title, y-axis title)
+LAYER_METRICS = {
+    "update_ratio": ("Update / weight ratio", "log10(update / weight)"),
+    "grad_norm": ("Gradient norm", "‖gradient‖"),
+    "effective_lr": ("Effective step size", "lr / (√v̂ + ε)"),
+    "update_norm": ("Update norm", "‖Δθ‖"),
+    "weight_decay_norm": ("Weight-decay part", "‖weight-decay step‖"),
+    "param_norm": ("Weight norm", "‖θ‖"),
+}
+
+
+def layer_names(records: pd.DataFrame) -> list[str]:
+    """Layers in model order (the order they were first recorded)."""
+    rows = records.loc[records["metric"] == "grad_norm", "layer"]
+    return list(dict.fromkeys(rows))
+
+
+def layer_chart(
+    records: pd.DataFrame,
+    runs: list[str] | tuple[str, ...],
+    layers: list[str] | tuple[str, ...],
+    metric: str = "update_ratio",
+) -> go.Figure:
+    """One panel per layer, one line per configuration.
+
+    update_ratio is drawn as log10 (the 1e-3 rule of thumb reads as -3); the
+    effective step size as its median with a 10-90 percentile band; the other
+    norms on a log axis.
+    """
+    if metric not in LAYER_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(LAYER_METRICS)}; found {metric!r}")
+    data = records[records["metric"] == metric]
+    if data.empty or not layers:
+        return empty_figure("No update statistics yet (they are recorded every stats_every steps).")
+    colors = run_colors(runs)
+    layout, panels = panel_grid(
+        list(layers), cols=2 if len(layers) <= 4 else 3, row_height=260, y_title=LAYER_METRICS[metric][1]
+    )
+    band = None
+    if metric == "effective_lr":
+        band = (records[records["metric"] == "effective_lr_p10"], records[records["metric"] == "effective_lr_p90"])
+    transform = _log10 if metric == "update_ratio" else None
+    traces = line_traces(
+        data,
+        runs,
+        layers,
+        "layer",
+        panels,
+        colors,
+        set(),
+        band=band,
+        transform=transform,
+        label=LAYER_METRICS[metric][0],
+    )
+    if metric != "update_ratio":
+        set_axes(layout, "y", type="log", dtick=1)
+    layout["legend"] = {"x": 1.01, "y": 1, "yanchor": "top"}
+    layout["uirevision"] = f"layers-{metric}"
+    return build_figure(traces, layout)
+
+
+def _log10(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(values)
