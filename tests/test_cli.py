@@ -71,9 +71,15 @@ def cli(tmp_path_factory) -> dict[str, Result]:
     }
     processes = {name: (out, start(*args)) for name, (out, args) in jobs.items()}
     results = {}
-    for name, (out, process) in processes.items():
-        stdout, stderr = process.communicate(timeout=120)
-        results[name] = Result(process.returncode, stdout, stderr, out)
+    try:
+        for name, (out, process) in processes.items():
+            stdout, stderr = process.communicate(timeout=120)
+            results[name] = Result(process.returncode, stdout, stderr, out)
+    finally:
+        for _, process in processes.values():
+            if process.poll() is None:  # only after a timeout: leave no stray run behind
+                process.kill()
+                process.communicate()
     return results
 
 

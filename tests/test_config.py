@@ -57,6 +57,8 @@ OUT_OF_RANGE = [
     ({"train": {"eval_every": 0}}, "train.eval_every", "found 0", "[1, 100000]"),
     ({"train": {"seed": -1}}, "train.seed", "found -1", "[0, 2147483647]"),
     ({"train": {"device": "tpu"}}, "train.device", "found 'tpu'", "auto, cpu, cuda"),
+    ({"train": {"stats_every": -1}}, "train.stats_every", "found -1", "[0, 100000]"),
+    ({"train": {"conflict_every": 100_001}}, "train.conflict_every", "found 100001", "[0, 100000]"),
     ({"model": {"hidden": 0}}, "model.hidden", "found 0", "[1, 1024]"),
     ({"model": {"depth": 9}}, "model.depth", "found 9", "[0, 8]"),
     ({"model": {"coupling": -0.5}}, "model.coupling", "found -0.5", "[0, 10000]"),
@@ -359,7 +361,9 @@ def every_optimizer_config() -> ExperimentConfig:
         OptimizerConfig("radam", 2e-3, "", {"weight_decay": 0.01, "decoupled_weight_decay": True}),
     )
     model = ModelConfig(sharing="soft_chain", hidden=24, depth=3, activation="gelu", coupling=0.5)
-    train = TrainConfig(steps=777, batch_size=33, eval_every=7, seed=12345, device="cpu")
+    train = TrainConfig(
+        steps=777, batch_size=33, eval_every=7, seed=12345, device="cpu", stats_every=0, conflict_every=3
+    )
     return ExperimentConfig(tasks, model, optimizers, train)
 
 
@@ -382,6 +386,7 @@ def test_round_trip_keeps_every_non_default_setting():
     assert config.tasks.relatedness == -0.25
     assert config.model.sharing == "soft_chain"
     assert config.train.seed == 12345
+    assert (config.train.stats_every, config.train.conflict_every) == (0, 3)
 
 
 def test_json_holds_options_flat_in_each_optimizer():

@@ -73,6 +73,7 @@ def cosine_heatmaps(
                 "zmin": -1,
                 "zmax": 1,
                 "colorscale": "RdBu",
+                "reversescale": True,  # Plotly's RdBu runs blue-to-red; conflict (negative) should be red
                 "showscale": i == 0,
                 "colorbar": {"title": {"text": "cosine"}, "len": 0.8},
                 "texttemplate": "%{z:.2f}",
@@ -80,7 +81,11 @@ def cosine_heatmaps(
             }
         )
     set_axes(layout, "y", autorange="reversed", showgrid=False, title={"text": ""})
-    set_axes(layout, "x", showgrid=False)
+    set_axes(layout, "x", showgrid=False, title={"text": ""})
+    for panel in panels:
+        if panel.col > 1:  # task names once per row, not over the neighbouring panel
+            axis = "yaxis" + panel.yaxis.removeprefix("y")
+            layout[axis] = {**layout[axis], "showticklabels": False}
     return build_figure(traces, layout)
 
 

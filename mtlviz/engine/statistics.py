@@ -95,31 +95,47 @@ def layer_statistics(
     """(M, K, L) statistics, M = len(LAYER_METRICS), for K configurations and L layers.
 
     `before` holds the parameters copied just before the optimizers stepped.
-    Everything stays on the device: no host sync here.
+    Everything stays on the device (no host sync), and work is batched across
+    the K configurations: one quantile call and a few vector ops per layer.
     """
     num_layers, num_copies = len(params), len(configs)
     device = params[0].device
     out = torch.empty(len(LAYER_METRICS), num_copies, num_layers, device=device)
     quantiles = torch.tensor(QUANTILES, device=device)
+    weight_decay = [config.option("weight_decay") for config in configs]  # every optimizer has the option
+    decoupled = [decoupled_weight_decay(config) for config in configs]
     for i, (param, old, grad) in enumerate(zip(params, before, grads)):
         after = param.detach()
+        old_flat = old.flatten(1)  # (K, n)
         out[0, :, i] = grad.flatten(1).norm(dim=1)
         out[1, :, i] = (after - old).flatten(1).norm(dim=1)
         out[2, :, i] = after.flatten(1).norm(dim=1)
-        for k, (config, optimizer) in enumerate(zip(configs, optimizers)):
-            row = optimizer.param_groups[0]["params"][i]
-            lr_eff = effective_lr(config, optimizer.state.get(row, {}))
-            if torch.is_tensor(lr_eff):
-                out[4:7, k, i] = torch.quantile(lr_eff.flatten().float(), quantiles)[[1, 0, 2]]
-            else:
-                out[4:7, k, i] = lr_eff
-            wd = config.option("weight_decay")  # every registered optimizer has the option
-            if wd == 0:
-                out[7, k, i] = 0.0
-            elif decoupled_weight_decay(config):
-                out[7, k, i] = config.lr * wd * old[k].norm()
-            else:
-                out[7, k, i] = (lr_eff * wd * old[k]).norm()
+        old_norm = old_flat.norm(dim=1)  # (K,)
+        # Per configuration: a tensor of per-element step sizes, or one number for all elements.
+        rates = [
+            effective_lr(config, optimizer.state.get(optimizer.param_groups[0]["params"][i], {}))
+            for config, optimizer in zip(configs, optimizers)
+        ]
+        scalars = torch.tensor([0.0 if torch.is_tensor(r) else r for r in rates])
+        out[4:7, :, i] = scalars.to(device)
+        # Weight-decay part for scalar rates (SGD; decoupled decay uses lr): rate * wd * ||theta||.
+        coefficient = torch.tensor(
+            [
+                c.lr * wd if dec else (0.0 if torch.is_tensor(r) else r) * wd
+                for c, r, wd, dec in zip(configs, rates, weight_decay, decoupled)
+            ]
+        )
+        out[7, :, i] = coefficient.to(device) * old_norm
+        rows = [k for k, r in enumerate(rates) if torch.is_tensor(r)]
+        if rows:
+            stacked = torch.stack([rates[k].reshape(-1) for k in rows]).float()  # (k', n)
+            out[4:7, rows, i] = torch.quantile(stacked, quantiles, dim=1)[[1, 0, 2]]
+            coupled = [j for j, k in enumerate(rows) if weight_decay[k] and not decoupled[k]]
+            if coupled:
+                # An L2 term passes through the adaptive step size: ||lr_eff * wd * theta||.
+                ks = [rows[j] for j in coupled]
+                wd = torch.tensor([weight_decay[k] for k in ks], device=device)
+                out[7, ks, i] = (stacked[coupled] * old_flat[ks]).norm(dim=1) * wd
     out[3] = out[1] / out[2].clamp_min(1e-30)
     return out
 

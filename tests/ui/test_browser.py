@@ -69,7 +69,7 @@ def set_steps(page: Page, steps: int) -> None:
 
 
 def test_loss_chart_updates_live(page: Page) -> None:
-    steps = 1500
+    steps = 1000
     set_steps(page, steps)
     expect(page.locator(START)).to_be_enabled()
     expect(page.locator(STOP)).to_be_disabled()
