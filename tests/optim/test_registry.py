@@ -20,7 +20,7 @@ REASONABLE_LR = {
     "rmsprop": 0.003,
     "adagrad": 0.1,
     "nadam": 0.01,
-    "radam": 0.01,
+    "radam": 0.03,
 }
 
 
@@ -123,7 +123,7 @@ def test_every_optimizer_lowers_the_training_loss(name, depth):
     assert list(train.index) == list(range(1, 151))
     first, last = train.iloc[:5].mean(), train.iloc[-10:].mean()
     for task in ("task A", "task B"):
-        assert last[task] < 0.6 * first[task], (task, first[task], last[task])
+        assert last[task] < 0.5 * first[task], (task, first[task], last[task])
     val = records[records["metric"] == "val_loss"].pivot_table(index="step", columns="task", values="value")
     assert list(val.index) == [0, 150]
-    assert (val.loc[150] < 0.6 * val.loc[0]).all()
+    assert (val.loc[150] < 0.5 * val.loc[0]).all()
