@@ -57,7 +57,10 @@ def _float(path: str, value: Any, low: float, high: float, *, low_open: bool = F
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(path, f"expected a number in {interval}, {_found(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float range, e.g. 1 followed by 400 zeros
+        raise ConfigError(path, f"expected a number in {interval}, found an integer too large for a float") from None
     ok = (
         math.isfinite(value)
         and (value > low if low_open else value >= low)
@@ -94,7 +97,8 @@ def _keys(path: str, data: Any, cls: type, extra: tuple[str, ...] = ()) -> dict:
     """Check that `data` is an object whose keys all belong to `cls`."""
     if not isinstance(data, dict):
         raise ConfigError(path, f"expected an object, found {type(data).__name__}")
-    allowed = [f.name for f in fields(cls)] + list(extra)
+    # `path` is internal (where error messages point), never a config key.
+    allowed = [f.name for f in fields(cls) if f.name != "path"] + list(extra)
     for key in data:
         if key not in allowed:
             where = f"{path}.{key}" if path else str(key)
