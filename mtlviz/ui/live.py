@@ -23,9 +23,8 @@ VIEWS = ("Loss", "Updates", "Conflict")
 PLOTLY_CONFIG = {"displaylogo": False}
 
 
-def live_panel(job: TrainingJob) -> None:
-    """Draw the job's panel; refreshes itself every REFRESH_SECONDS while the job runs."""
-    live = not job.ended
+def live_panel(job: TrainingJob, live: bool) -> None:
+    """Draw the job's panel; refreshes itself every REFRESH_SECONDS while `live`."""
     st.fragment(run_every=REFRESH_SECONDS if live else None)(_panel)(job, live)
 
 

@@ -119,9 +119,7 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
             options = _options_ui(uid, name, disabled)
         try:
             configs.append(
-                OptimizerConfig(
-                    name, lr, st.session_state[_key(uid, "label")], options, path=f"configuration {index + 1}"
-                )
+                OptimizerConfig(name, lr, st.session_state[_key(uid, "label")], options, path=f"optimizers[{index}]")
             )
         except ConfigError as exc:
             errors.append(str(exc))

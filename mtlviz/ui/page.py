@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlviz.jobs import TrainingJob
+from mtlviz.config import ExperimentConfig
+from mtlviz.jobs import JobRegistry
 from mtlviz.ui.live import live_panel, summary_panel
 from mtlviz.ui.sidebar import experiment_sidebar
 from mtlviz.ui.state import JOB_ID, START, STOP, session_jobs
@@ -13,7 +14,6 @@ from mtlviz.ui.state import JOB_ID, START, STOP, session_jobs
 def main() -> None:
     st.set_page_config(page_title="mtlviz: optimizers on multi-task learning", page_icon="📉", layout="wide")
     jobs = session_jobs()
-    job = jobs.get(st.session_state.get(JOB_ID))
     config, errors = experiment_sidebar()
 
     st.title("mtlviz")
@@ -21,41 +21,52 @@ def main() -> None:
         "Train several optimizer configurations side by side on one multi-task problem: "
         "same initial weights, same mini-batches, one batched model."
     )
-    running = job is not None and not job.ended
+    # Start and Stop act in on_click callbacks, which run before the page is drawn:
+    # the buttons below then already show the new state (and while training only
+    # the live fragment reruns, so they would not be redrawn otherwise).
+    job = jobs.get(st.session_state.get(JOB_ID))
+    running = job is not None and not job.ended  # one snapshot for the whole page run
     start_col, stop_col, info_col = st.columns([1, 1, 6], vertical_alignment="center")
-    start = start_col.button(
+    start_col.button(
         "Start",
         key=START,
         type="primary",
         icon=":material/play_arrow:",
         disabled=running or config is None,
+        on_click=_start,
+        args=(jobs, config),
         width="stretch",
     )
     stop_col.button(
-        "Stop", key=STOP, icon=":material/stop:", disabled=not running, on_click=_stop, args=(job,), width="stretch"
+        "Stop", key=STOP, icon=":material/stop:", disabled=not running, on_click=_stop, args=(jobs,), width="stretch"
     )
     if errors:
         info_col.error("Cannot start yet:\n\n" + "\n\n".join(f"- {e}" for e in errors))
-    elif config is not None and not running:
+    elif running:
+        info_col.caption("Training. Changes in the sidebar apply to the next run.")
+    elif config is not None:
+        n, t = len(config.optimizers), len(config.tasks.targets)
         info_col.caption(
-            f"{len(config.optimizers)} configurations × {len(config.tasks.targets)} tasks, "
-            f"{config.model.sharing} sharing, {config.train.steps:,} steps."
+            f"{n} configuration{'s' if n != 1 else ''} × {t} tasks, {config.model.sharing} sharing, "
+            f"{config.train.steps:,} steps."
         )
-    if start and config is not None and not running:
-        # The button is disabled while a job runs, and this check covers a rerun
-        # racing the click: one session never trains two jobs at once.
-        for other in jobs.active():
-            other.stop()
-        job = jobs.submit(config)
-        st.session_state[JOB_ID] = job.id
 
     if job is None:
         st.info("Choose tasks, a sharing strategy and optimizer configurations in the sidebar, then press **Start**.")
         return
-    live_panel(job)
-    summary_panel(job)
+    live_panel(job, live=running)
+    if not running:
+        summary_panel(job)
 
 
-def _stop(job: TrainingJob | None) -> None:
+def _start(jobs: JobRegistry, config: ExperimentConfig | None) -> None:
+    current = jobs.get(st.session_state.get(JOB_ID))
+    if config is None or (current is not None and not current.ended):
+        return  # a double click or a stale button: one session never trains two jobs at once
+    st.session_state[JOB_ID] = jobs.submit(config).id
+
+
+def _stop(jobs: JobRegistry) -> None:
+    job = jobs.get(st.session_state.get(JOB_ID))
     if job is not None:
         job.stop()

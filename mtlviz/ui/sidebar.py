@@ -7,6 +7,7 @@ problems that prevent one, so the page can disable Start and say why.
 from __future__ import annotations
 
 import math
+import re
 
 import streamlit as st
 import torch
@@ -36,7 +37,7 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
         model = _guard(errors, _model_ui, disabled)
         st.header("Optimizers")
         optimizers, opt_errors = optimizer_rows_ui(disabled)
-        errors += opt_errors
+        errors += [as_shown(e) for e in opt_errors]
         st.header("Training")
         train = _guard(errors, _train_ui, disabled)
     if errors or tasks is None or model is None or train is None:
@@ -44,14 +45,20 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
     try:
         return ExperimentConfig(tasks=tasks, model=model, optimizers=tuple(optimizers), train=train), []
     except ConfigError as exc:
-        return None, [str(exc)]
+        return None, [as_shown(str(exc))]
+
+
+def as_shown(message: str) -> str:
+    """Config paths as the sidebar numbers things: optimizers[1].label -> configuration 2 label."""
+    message = re.sub(r"optimizers\[(\d+)\]\.?", lambda m: f"configuration {int(m[1]) + 1} ", message)
+    return re.sub(r"tasks\.targets\[(\d+)\]\.?", lambda m: f"task {int(m[1]) + 1} ", message)
 
 
 def _guard(errors: list[str], build, disabled: bool):
     try:
         return build(disabled)
     except ConfigError as exc:
-        errors.append(str(exc))
+        errors.append(as_shown(str(exc)))
         return None
 
 
@@ -121,7 +128,9 @@ def _task_row(i: int, disabled: bool) -> TaskSpec:
         disabled=disabled,
         help="Multiplies this task's loss: makes one task dominate the gradient, as with badly scaled units.",
     )
-    return TaskSpec(name=name, type=kind, num_classes=int(num_classes), loss_scale=loss_scale, path=f"task {i + 1}")
+    return TaskSpec(
+        name=name, type=kind, num_classes=int(num_classes), loss_scale=loss_scale, path=f"tasks.targets[{i}]"
+    )
 
 
 def _model_ui(disabled: bool) -> ModelConfig:

@@ -6,9 +6,13 @@ progress text and the Plotly chart change in the browser while a job trains.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
+
+if os.environ.get("MTLVIZ_REQUIRE_BROWSER") != "1":  # where it is required, a missing playwright is an error
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
