@@ -48,17 +48,31 @@ def grid_records(
     The last axis is labelled by `names` in column `axis` ("task" or "layer");
     the other of the two columns holds `other`.
     """
-    s, k, n = values.shape
-    labels = np.tile(np.asarray(names, dtype=object), s * k)
+    return stacked_records((metric,), values[:, None], steps, seconds, runs, names, axis, other)
+
+
+def stacked_records(
+    metrics: tuple[str, ...],
+    values: np.ndarray,
+    steps: np.ndarray,
+    seconds: np.ndarray,
+    runs: tuple[str, ...],
+    names: tuple[str, ...],
+    axis: str = "task",
+    other: str = "",
+) -> pd.DataFrame:
+    """Long rows from a (S, M, K, N) array of M metrics, built in one DataFrame."""
+    s, m, k, n = values.shape
+    labels = np.tile(np.asarray(names, dtype=object), s * m * k)
     frame = pd.DataFrame(
         {
-            "run": np.tile(np.repeat(np.asarray(runs, dtype=object), n), s),
-            "step": np.repeat(steps, k * n),
+            "run": np.tile(np.repeat(np.asarray(runs, dtype=object), n), s * m),
+            "step": np.repeat(steps, m * k * n),
             "task": labels if axis == "task" else other,
             "layer": labels if axis == "layer" else other,
-            "metric": metric,
+            "metric": np.tile(np.repeat(np.asarray(metrics, dtype=object), k * n), s),
             "value": values.reshape(-1).astype(np.float64),
-            "seconds": np.repeat(seconds, k * n),
+            "seconds": np.repeat(seconds, m * k * n),
         }
     )
     return frame[np.isfinite(frame["value"].to_numpy())]

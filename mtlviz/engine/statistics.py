@@ -44,45 +44,81 @@ def _state_value(state: dict, key: str) -> float:
 
 
 def effective_lr(config: OptimizerConfig, state: dict) -> torch.Tensor | float:
-    """Per-element step size lr / (sqrt(v_hat) + eps) as the optimizer applies it.
+    """Per-element step size lr / (sqrt(v_hat) + eps) of one parameter, as the optimizer applies it.
 
     It multiplies the (bias-corrected) first moment for Adam-family methods and
     the gradient for RMSprop and Adagrad. A float where it is the same for every
     element (SGD, RAdam before its rectification starts, no state yet).
     """
+    rates = effective_lrs(config, [state])
+    return rates[0] if isinstance(rates, list) else rates
+
+
+def effective_lrs(config: OptimizerConfig, states: list[dict]) -> list[torch.Tensor] | float:
+    """effective_lr for all parameters of one optimizer at once, with foreach ops.
+
+    Returns one tensor per parameter, or a float when the rate is the same for
+    every element of every parameter.
+    """
     lr, name = config.lr, config.name
-    if name == "sgd" or not state:
+    if name == "sgd" or not states or not all(states):
         return lr
-    step = _state_value(state, "step")
+    step = _state_value(states[0], "step")  # every parameter of a group steps together
     eps = config.option("eps")
     if name in ("adam", "adamw", "nadam", "radam"):
         beta2 = config.option("betas")[1]
         bias_correction2 = 1 - beta2**step
         amsgrad = name in ("adam", "adamw") and config.option("amsgrad")
-        v = state["max_exp_avg_sq"] if amsgrad else state["exp_avg_sq"]
-        if name != "radam":
-            return lr / ((v / bias_correction2).sqrt() + eps)
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * step * beta2**step / bias_correction2
-        if rho_t <= 5:
-            return lr  # RAdam steps like SGD with momentum until the variance is tractable
-        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-        return lr * rect * math.sqrt(bias_correction2) / (v.sqrt() + eps)
+        second = [state["max_exp_avg_sq" if amsgrad else "exp_avg_sq"] for state in states]
+        if name == "radam":
+            rho_inf = 2 / (1 - beta2) - 1
+            rho_t = rho_inf - 2 * step * beta2**step / bias_correction2
+            if rho_t <= 5:
+                return lr  # RAdam steps like SGD with momentum until the variance is tractable
+            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            # torch's RAdam: lr * rect * sqrt(bias_correction2) / (sqrt(v) + eps)
+            return _reciprocal_root(second, 1.0, eps, lr * rect * math.sqrt(bias_correction2))
+        return _reciprocal_root(second, bias_correction2, eps, lr)
     if name == "rmsprop":
-        v = state["square_avg"]
+        second = [state["square_avg"] for state in states]
         if config.option("centered"):
-            v = v - state["grad_avg"].pow(2)
-        return lr / (v.sqrt() + eps)
+            second = torch._foreach_addcmul(
+                [v.clone() for v in second], *(2 * [[s["grad_avg"] for s in states]]), value=-1
+            )
+        return _reciprocal_root(second, 1.0, eps, lr)
     if name == "adagrad":
         clr = lr / (1 + (step - 1) * config.option("lr_decay"))
-        return clr / (state["sum"].sqrt() + eps)
+        return _reciprocal_root([state["sum"] for state in states], 1.0, eps, clr)
     raise ValueError(f"no effective learning rate rule for optimizer {name!r}")
+
+
+def _reciprocal_root(second: list[torch.Tensor], divisor: float, eps: float, scale: float) -> list[torch.Tensor]:
+    """scale / (sqrt(v / divisor) + eps) for every tensor v, in a handful of foreach kernels."""
+    out = torch._foreach_div(second, divisor)
+    torch._foreach_sqrt_(out)
+    torch._foreach_add_(out, eps)
+    torch._foreach_reciprocal_(out)
+    torch._foreach_mul_(out, scale)
+    return list(out)
 
 
 def decoupled_weight_decay(config: OptimizerConfig) -> bool:
     if config.name == "adamw":
         return True
     return config.name in ("nadam", "radam") and config.option("decoupled_weight_decay")
+
+
+# Quantiles of a layer's step sizes are taken over at most this many of its
+# elements (an evenly strided sample): exact for smaller layers, and a sort of
+# a million elements every few steps would cost more than the training step.
+QUANTILE_SAMPLE = 1024
+
+
+def _segment_norms(tensors: list[torch.Tensor], index: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """(K, L) L2 norm of each layer's row k, from one concatenation and one segment sum."""
+    flat = torch.cat([t.reshape(t.shape[0], -1) for t in tensors], 1)  # (K, P)
+    sums = torch.zeros(flat.shape[0], num_layers, device=flat.device, dtype=flat.dtype)
+    return sums.index_add_(1, index, flat * flat).sqrt_()
 
 
 def layer_statistics(
@@ -95,48 +131,58 @@ def layer_statistics(
     """(M, K, L) statistics, M = len(LAYER_METRICS), for K configurations and L layers.
 
     `before` holds the parameters copied just before the optimizers stepped.
-    Everything stays on the device (no host sync), and work is batched across
-    the K configurations: one quantile call and a few vector ops per layer.
+    Everything stays on the device (no host sync) and is batched: norms of all
+    layers and configurations come from one segment sum each.
     """
     num_layers, num_copies = len(params), len(configs)
     device = params[0].device
+    sizes = [p[0].numel() for p in params]
+    index = torch.repeat_interleave(torch.arange(num_layers, device=device), torch.tensor(sizes, device=device))
+    after = [p.detach() for p in params]
     out = torch.empty(len(LAYER_METRICS), num_copies, num_layers, device=device)
-    quantiles = torch.tensor(QUANTILES, device=device)
+    out[0] = _segment_norms(grads, index, num_layers)
+    out[1] = _segment_norms(torch._foreach_sub(after, before), index, num_layers)
+    out[2] = _segment_norms(after, index, num_layers)
+    out[3] = out[1] / out[2].clamp_min(1e-30)
+    old_norm = _segment_norms(before, index, num_layers)  # (K, L)
+
+    rates = [
+        effective_lrs(config, [optimizer.state.get(row, {}) for row in optimizer.param_groups[0]["params"]])
+        for config, optimizer in zip(configs, optimizers)
+    ]
     weight_decay = [config.option("weight_decay") for config in configs]  # every optimizer has the option
     decoupled = [decoupled_weight_decay(config) for config in configs]
-    for i, (param, old, grad) in enumerate(zip(params, before, grads)):
-        after = param.detach()
-        old_flat = old.flatten(1)  # (K, n)
-        out[0, :, i] = grad.flatten(1).norm(dim=1)
-        out[1, :, i] = (after - old).flatten(1).norm(dim=1)
-        out[2, :, i] = after.flatten(1).norm(dim=1)
-        old_norm = old_flat.norm(dim=1)  # (K,)
-        # Per configuration: a tensor of per-element step sizes, or one number for all elements.
-        rates = [
-            effective_lr(config, optimizer.state.get(optimizer.param_groups[0]["params"][i], {}))
-            for config, optimizer in zip(configs, optimizers)
-        ]
-        scalars = torch.tensor([0.0 if torch.is_tensor(r) else r for r in rates])
-        out[4:7, :, i] = scalars.to(device)
-        # Weight-decay part for scalar rates (SGD; decoupled decay uses lr): rate * wd * ||theta||.
-        coefficient = torch.tensor(
-            [
-                c.lr * wd if dec else (0.0 if torch.is_tensor(r) else r) * wd
-                for c, r, wd, dec in zip(configs, rates, weight_decay, decoupled)
-            ]
-        )
-        out[7, :, i] = coefficient.to(device) * old_norm
-        rows = [k for k, r in enumerate(rates) if torch.is_tensor(r)]
-        if rows:
-            stacked = torch.stack([rates[k].reshape(-1) for k in rows]).float()  # (k', n)
-            out[4:7, rows, i] = torch.quantile(stacked, quantiles, dim=1)[[1, 0, 2]]
-            coupled = [j for j, k in enumerate(rows) if weight_decay[k] and not decoupled[k]]
-            if coupled:
-                # An L2 term passes through the adaptive step size: ||lr_eff * wd * theta||.
-                ks = [rows[j] for j in coupled]
-                wd = torch.tensor([weight_decay[k] for k in ks], device=device)
-                out[7, ks, i] = (stacked[coupled] * old_flat[ks]).norm(dim=1) * wd
-    out[3] = out[1] / out[2].clamp_min(1e-30)
+    scalar = [not isinstance(r, list) for r in rates]
+    # Rates that are one number: the three quantiles are that number. The weight-decay
+    # part is rate * wd * ||theta|| for them and lr * wd * ||theta|| when decoupled.
+    fill = torch.tensor([r if s else 0.0 for r, s in zip(rates, scalar)], device=device)
+    out[4:7] = fill[None, :, None]
+    coefficient = [
+        c.lr * wd if dec else (r * wd if s else 0.0)
+        for c, r, s, wd, dec in zip(configs, rates, scalar, weight_decay, decoupled)
+    ]
+    out[7] = torch.tensor(coefficient, device=device)[:, None] * old_norm
+    rows = [k for k in range(num_copies) if not scalar[k]]
+    if not rows:
+        return out
+    # (K', P): each adaptive configuration's per-element step sizes, layers side by side.
+    stacked = torch.stack([torch.cat([r.reshape(-1) for r in rates[k]]) for k in rows])
+    quantiles = torch.tensor(QUANTILES, device=device, dtype=stacked.dtype)
+    start = 0
+    for i, size in enumerate(sizes):
+        segment = stacked[:, start : start + size]
+        if size > QUANTILE_SAMPLE:
+            segment = segment[:, :: -(-size // QUANTILE_SAMPLE)]
+        out[4:7, rows, i] = torch.quantile(segment, quantiles, dim=1)[[1, 0, 2]]
+        start += size
+    coupled = [j for j, k in enumerate(rows) if weight_decay[k] and not decoupled[k]]
+    if coupled:
+        # An L2 term passes through the adaptive step size: ||lr_eff * wd * theta||.
+        ks = [rows[j] for j in coupled]
+        theta = torch.cat([b.reshape(num_copies, -1) for b in before], 1)[ks]
+        product = stacked[coupled] * theta
+        sums = torch.zeros(len(ks), num_layers, device=device).index_add_(1, index, product * product)
+        out[7, ks] = sums.sqrt_() * torch.tensor([weight_decay[k] for k in ks], device=device)[:, None]
     return out
 
 

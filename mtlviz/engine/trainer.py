@@ -35,6 +35,7 @@ from mtlviz.engine.records import (
     VAL_LOSS,
     empty_records,
     grid_records,
+    stacked_records,
 )
 from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
 from mtlviz.errors import TrainingError
@@ -194,11 +195,8 @@ class Engine:
         values = torch.stack([v for _, v in self._layer_stats]).cpu().numpy()  # (S, M, K, L), one copy
         self._layer_stats = []
         seconds = np.array([when.get(s, np.nan) for s in steps])
-        frames = []
-        for m, metric in enumerate(LAYER_METRICS):
-            masked = self._mask_diverged(values[:, m], steps)
-            frames.append(grid_records(metric, masked, steps, seconds, self.labels, self.layer_names, axis="layer"))
-        return frames
+        masked = self._mask_diverged(values.swapaxes(1, 2), steps).swapaxes(1, 2)  # mask along K
+        return [stacked_records(LAYER_METRICS, masked, steps, seconds, self.labels, self.layer_names, axis="layer")]
 
     def _conflict_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
         if not self._conflicts:

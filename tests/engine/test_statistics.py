@@ -214,3 +214,27 @@ def test_statistics_off_records_none() -> None:
     engine = Engine(tiny(stats_every=0, conflict_every=0, steps=6))
     records = pd.concat(list(engine.run()), ignore_index=True)
     assert set(records["metric"]) <= {"train_loss", "val_loss", "val_accuracy", "val_r2"}
+
+
+def test_quantiles_of_a_large_layer_come_from_a_fair_sample() -> None:
+    """Layers above QUANTILE_SAMPLE elements are summarised on a strided sample:
+    the reported percentiles must still sit close to the true ones."""
+    from mtlviz.engine.statistics import QUANTILE_SAMPLE
+
+    config = tiny()
+    config = ExperimentConfig(
+        tasks=config.tasks,
+        model=ModelConfig(sharing="hard", hidden=64, depth=2),
+        optimizers=(OptimizerConfig("adam", 0.01, "Adam b1=0", {"betas": (0.0, 0.99)}),),
+        train=config.train,
+    )
+    engine = Engine(config)
+    large = engine.layer_names.index("trunk.1.weight")
+    assert engine.params[large][0].numel() > QUANTILE_SAMPLE
+    for _ in range(4):
+        task_grads, before, after, stats = step_with_reference(engine)
+    grad = sum(g[large] for g in task_grads[0]).flatten()
+    rate = (-(after[large][0] - before[large][0]).flatten() / grad)[grad.abs() > 1e-6].double().numpy()
+    for metric, q in (("effective_lr_p10", 10), ("effective_lr", 50), ("effective_lr_p90", 90)):
+        low, high = np.percentile(rate, [q - 4, q + 4])
+        assert low <= float(stats[M[metric], 0, large]) <= high, metric
