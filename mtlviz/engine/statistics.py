@@ -109,9 +109,20 @@ def decoupled_weight_decay(config: OptimizerConfig) -> bool:
 
 
 # Quantiles of a layer's step sizes are taken over at most this many of its
-# elements (an evenly strided sample): exact for smaller layers, and a sort of
-# a million elements every few steps would cost more than the training step.
+# elements: exact for smaller layers, and a sort of a million elements every few
+# steps would cost more than the training step. The sample is a fixed random
+# subset: a strided one would pick whole output units of a weight matrix, and
+# step sizes differ systematically between units (a dead ReLU's are huge).
 QUANTILE_SAMPLE = 1024
+_SAMPLES: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def _sample_index(size: int, device: torch.device) -> torch.Tensor:
+    key = (size, str(device))
+    if key not in _SAMPLES:
+        generator = torch.Generator().manual_seed(size)  # the same elements at every step
+        _SAMPLES[key] = torch.randperm(size, generator=generator)[:QUANTILE_SAMPLE].sort().values.to(device)
+    return _SAMPLES[key]
 
 
 def _segment_norms(tensors: list[torch.Tensor], index: torch.Tensor, num_layers: int) -> torch.Tensor:
@@ -172,7 +183,7 @@ def layer_statistics(
     for i, size in enumerate(sizes):
         segment = stacked[:, start : start + size]
         if size > QUANTILE_SAMPLE:
-            segment = segment[:, :: -(-size // QUANTILE_SAMPLE)]
+            segment = segment[:, _sample_index(size, device)]
         out[4:7, rows, i] = torch.quantile(segment, quantiles, dim=1)[[1, 0, 2]]
         start += size
     coupled = [j for j, k in enumerate(rows) if weight_decay[k] and not decoupled[k]]
