@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlviz.config import ExperimentConfig
+from mtlviz.config import ExperimentConfig, OptimizerConfig
 from mtlviz.data import TaskSet, build_taskset
 from mtlviz.data.batches import BatchSampler
 from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
@@ -59,26 +59,40 @@ def resolve_device(name: str) -> torch.device:
 class Engine:
     """Trains every optimizer configuration of an experiment in one batched model."""
 
-    def __init__(self, config: ExperimentConfig, taskset: TaskSet | None = None):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        taskset: TaskSet | None = None,
+        rows: tuple[OptimizerConfig, ...] | None = None,
+    ):
+        """`rows` (default: config.optimizers) are the configurations trained side by side.
+
+        The experiment's limit of 8 configurations is on what a user may ask for;
+        the engine itself takes any number of rows (benchmarks, seed expansion).
+        """
         self.config = config
+        self.rows = tuple(rows) if rows is not None else config.optimizers
+        labels = [row.label for row in self.rows]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"row labels must be unique; found {labels}")
         self.device = resolve_device(config.train.device)
         seed = config.train.seed
         taskset = taskset if taskset is not None else build_taskset(config.tasks, seed)
         self.taskset = taskset.to(self.device)
         self.tasks = taskset.tasks
-        self.labels = config.labels
+        self.labels = tuple(labels)
         self.task_names = taskset.names
-        self.num_copies = len(config.optimizers)
+        self.num_copies = len(self.rows)
         self.model = build_model(config.model, self.tasks, taskset.input_dim, self.num_copies, seed).to(self.device)
         self.params = list(self.model.parameters())
         # One gradient buffer per parameter; row k of it is configuration k's .grad.
         self.grads = [torch.zeros_like(p) for p in self.params]
         self.optimizers = []
-        for k, opt in enumerate(config.optimizers):
-            rows = [p.detach()[k] for p in self.params]  # leaf views sharing the stacked storage
-            for row, grad in zip(rows, self.grads):
-                row.grad = grad[k]
-            self.optimizers.append(build_optimizer(opt.name, rows, opt.lr, opt.options))
+        for k, opt in enumerate(self.rows):
+            views = [p.detach()[k] for p in self.params]  # leaf views sharing the stacked storage
+            for view, grad in zip(views, self.grads):
+                view.grad = grad[k]
+            self.optimizers.append(build_optimizer(opt.name, views, opt.lr, opt.options))
         self.weights = torch.tensor([t.weight for t in self.tasks], device=self.device)
         names = [name for name, _ in self.model.named_parameters()]
         self.layer_names = tuple(_display_name(name, self.task_names) for name in names)
@@ -132,7 +146,7 @@ class Engine:
             if self.active[k]:
                 optimizer.step()
         if before is not None:
-            stats = layer_statistics(self.config.optimizers, self.optimizers, self.params, before, self.grads)
+            stats = layer_statistics(self.rows, self.optimizers, self.params, before, self.grads)
             self._layer_stats.append((step, stats))
         self.step = step
         return losses.detach()
