@@ -30,7 +30,11 @@ LIMITS = {
     "num_sines": (0, 50),
 }
 
+# Marks a field that only says where error messages point: never a JSON key.
+INTERNAL = {"internal": True}
 TASK_TYPES = ("regression", "classification")
+TABLE_TASK_TYPES = ("auto", *TASK_TYPES)  # a table's target type may be inferred from its values
+MISSING_POLICIES = ("drop", "impute")
 DEVICES = ("auto", "cpu", "cuda")
 ACTIVATIONS = ("relu", "tanh", "gelu")
 SHARING = ("independent", "hard", "soft", "soft_chain")
@@ -98,7 +102,7 @@ def _keys(path: str, data: Any, cls: type, extra: tuple[str, ...] = ()) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(path, f"expected an object, found {type(data).__name__}")
     # `path` is internal (where error messages point), never a config key.
-    allowed = [f.name for f in fields(cls) if f.name != "path"] + list(extra)
+    allowed = [f.name for f in fields(cls) if not _internal(f)] + list(extra)
     for key in data:
         if key not in allowed:
             where = f"{path}.{key}" if path else str(key)
@@ -118,19 +122,19 @@ class TaskSpec:
     """One task: its name, its type and how its loss enters the objective."""
 
     name: str
-    type: str = "regression"
-    num_classes: int = 2  # classification only; 2 = binary
+    type: str = "regression"  # for tables also "auto": inferred from the column's values
+    num_classes: int = 2  # synthetic classification only (2 = binary); a table's come from its labels
     # Multiplies the task's loss as reported and trained on: a change of units that
     # makes one task's loss (and gradient) larger than another's, to show imbalance.
     loss_scale: float = 1.0
     # w_t in the objective sum_t w_t * L_t; unlike loss_scale it is a training choice.
     weight: float = 1.0
-    path: str = field(default="", repr=False, compare=False)
+    path: str = field(default="", repr=False, compare=False, metadata=INTERNAL)
 
     def __post_init__(self) -> None:
         p = self.path
         _set(self, "name", _text(_join(p, "name"), self.name, 40))
-        _choice(_join(p, "type"), self.type, TASK_TYPES)
+        _choice(_join(p, "type"), self.type, TABLE_TASK_TYPES)
         _set(self, "num_classes", _int(_join(p, "num_classes"), self.num_classes, *LIMITS["num_classes"]))
         _set(self, "loss_scale", _float(_join(p, "loss_scale"), self.loss_scale, 0.0, 1e6, low_open=True))
         _set(self, "weight", _float(_join(p, "weight"), self.weight, 0.0, 1e6))
@@ -157,7 +161,7 @@ class SyntheticTasks:
     scale: float = 0.3  # c in the paper: keeps w.x in the range where the sines matter
     num_sines: int = 5  # m in the paper
     noise_std: float = 0.01
-    path: str = field(default="tasks", repr=False, compare=False)
+    path: str = field(default="tasks", repr=False, compare=False, metadata=INTERNAL)
 
     def __post_init__(self) -> None:
         p = self.path
@@ -171,6 +175,12 @@ class SyntheticTasks:
             if name in names[:i]:
                 raise ConfigError(
                     f"{_join(p, 'targets')}[{i}].name", f"task names must be unique; {name!r} is used twice"
+                )
+        for i, spec in enumerate(targets):
+            if spec.type == "auto":
+                raise ConfigError(
+                    f"{_join(p, 'targets')}[{i}].type",
+                    "synthetic tasks need an explicit type (regression or classification); found 'auto'",
                 )
         _set(self, "targets", targets)
         t = len(targets)
@@ -208,7 +218,66 @@ class SyntheticTasks:
         return tuple(t.name for t in self.targets)
 
 
-TASK_SOURCES: dict[str, type] = {"synthetic": SyntheticTasks}
+@dataclass(frozen=True)
+class TableTasks:
+    """Tasks from a table: every target column becomes a task.
+
+    The table is a CSV or Parquet file (`path`) or one of the bundled datasets
+    (`dataset`). Features default to every column that is not a target.
+    """
+
+    source: str = "table"
+    path: str = ""
+    dataset: str = ""
+    features: tuple[str, ...] = ()
+    targets: tuple[TaskSpec, ...] = ()
+    missing: str = "drop"  # rows with a missing value in a chosen column: "drop" them or "impute" features
+    val_fraction: float = 0.2
+    # One-hot columns per categorical feature; rarer categories share an "(other)" column.
+    max_categories: int = 20
+    path_: str = field(default="tasks", repr=False, compare=False, metadata=INTERNAL)
+
+    def __post_init__(self) -> None:
+        p = self.path_
+        _choice(_join(p, "source"), self.source, ("table",))
+        if not isinstance(self.path, str) or not isinstance(self.dataset, str):
+            raise ConfigError(p, "path and dataset must be texts")
+        if bool(self.path.strip()) == bool(self.dataset.strip()):
+            raise ConfigError(
+                p,
+                f"expected exactly one of path (a CSV or Parquet file) and dataset; found path={self.path!r}, "
+                f"dataset={self.dataset!r}",
+            )
+        if self.dataset:
+            from mtlviz.data.bundled import BUNDLED
+
+            _choice(_join(p, "dataset"), self.dataset, tuple(BUNDLED))
+        features = self.features
+        if isinstance(features, str) or not all(isinstance(f, str) and f for f in features):
+            raise ConfigError(_join(p, "features"), f"expected a list of column names, found {features!r}")
+        _set(self, "features", tuple(features))
+        targets = tuple(self.targets)
+        low, high = LIMITS["tasks"]
+        if not low <= len(targets) <= high:
+            raise ConfigError(_join(p, "targets"), f"expected {low} to {high} target columns, found {len(targets)}")
+        names = [t.name for t in targets]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ConfigError(f"{_join(p, 'targets')}[{i}]", f"target {name!r} is listed twice")
+            if name in self.features:
+                raise ConfigError(_join(p, "features"), f"{name!r} is a target; a column cannot be both")
+        _set(self, "targets", targets)
+        _choice(_join(p, "missing"), self.missing, MISSING_POLICIES)
+        _set(self, "val_fraction", _float(_join(p, "val_fraction"), self.val_fraction, 0.05, 0.9))
+        _set(self, "max_categories", _int(_join(p, "max_categories"), self.max_categories, 2, 1000))
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.targets)
+
+
+TASK_SOURCES: dict[str, type] = {"synthetic": SyntheticTasks, "table": TableTasks}
+TaskSource = SyntheticTasks | TableTasks
 
 
 # ----------------------------------------------------------------------------- model
@@ -244,7 +313,7 @@ class OptimizerConfig:
     lr: float
     label: str = ""  # shown in legends; derived from name and lr when empty
     options: dict[str, Any] = field(default_factory=dict)
-    path: str = field(default="optimizers[0]", repr=False, compare=False)
+    path: str = field(default="optimizers[0]", repr=False, compare=False, metadata=INTERNAL)
 
     def __post_init__(self) -> None:
         p = self.path
@@ -322,7 +391,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    tasks: SyntheticTasks = field(default_factory=SyntheticTasks)
+    tasks: TaskSource = field(default_factory=SyntheticTasks)
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizers: tuple[OptimizerConfig, ...] = (
         OptimizerConfig("sgd", 0.05, "SGD"),
@@ -349,8 +418,12 @@ class ExperimentConfig:
     # ------------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict[str, Any]:
-        tasks = {f.name: getattr(self.tasks, f.name) for f in fields(self.tasks) if f.name not in ("targets", "path")}
-        tasks["targets"] = [_plain(t, skip=("path",)) for t in self.tasks.targets]
+        tasks = {
+            f.name: _jsonable(getattr(self.tasks, f.name))
+            for f in fields(self.tasks)
+            if f.name != "targets" and not _internal(f)
+        }
+        tasks["targets"] = [_plain(t) for t in self.tasks.targets]
         optimizers = [{"name": o.name, "label": o.label, "lr": o.lr, **_jsonable(o.options)} for o in self.optimizers]
         return {
             "tasks": tasks,
@@ -386,8 +459,13 @@ class ExperimentConfig:
         return cls.from_dict(data)
 
 
-def _plain(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj) if f.name not in skip}
+def _internal(f: Any) -> bool:
+    """Fields that say where error messages point: not part of a config's JSON."""
+    return f.metadata.get("internal", False)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj) if not _internal(f)}
 
 
 def _jsonable(value: Any) -> Any:
@@ -398,7 +476,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _tasks_from_dict(data: Any) -> SyntheticTasks:
+def _tasks_from_dict(data: Any) -> TaskSource:
     if not isinstance(data, dict):
         raise ConfigError("tasks", f"expected an object, found {type(data).__name__}")
     source = data.get("source", "synthetic")
@@ -413,7 +491,11 @@ def _tasks_from_dict(data: Any) -> SyntheticTasks:
         specs = []
         for i, item in enumerate(raw):
             path = f"tasks.targets[{i}]"
+            if source == "table" and isinstance(item, str):
+                item = {"name": item, "type": "auto"}  # a bare column name: type inferred
             item = _keys(path, item, TaskSpec)
+            if source == "table":
+                item.setdefault("type", "auto")
             if "name" not in item:
                 raise ConfigError(f"{path}.name", "missing; every task needs a name")
             specs.append(TaskSpec(**item, path=path))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mtlviz.config import SyntheticTasks, TaskSpec
+from mtlviz.config import TaskSource, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,13 @@ class TaskSet:
     y_train: torch.Tensor  # (n_train, T)
     x_val: torch.Tensor  # (n_val, d)
     y_val: torch.Tensor  # (n_val, T)
+    # Per task, the standard deviation a standardised regression target was divided
+    # by, so errors can be reported in the original units (1 where not rescaled).
+    target_scales: tuple[float, ...] | None = None
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        return self.target_scales or (1.0,) * len(self.tasks)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -33,14 +40,22 @@ class TaskSet:
 
     def to(self, device: torch.device | str) -> TaskSet:
         return TaskSet(
-            self.tasks, self.x_train.to(device), self.y_train.to(device), self.x_val.to(device), self.y_val.to(device)
+            self.tasks,
+            self.x_train.to(device),
+            self.y_train.to(device),
+            self.x_val.to(device),
+            self.y_val.to(device),
+            self.target_scales,
         )
 
 
-def build_taskset(config: SyntheticTasks, seed: int) -> TaskSet:
+def build_taskset(config: TaskSource, seed: int) -> TaskSet:
     """Build the task set a config describes; the same seed gives the same data."""
     from mtlviz.data.synthetic import synthetic_taskset
+    from mtlviz.data.table import build_table_taskset, load_table
 
     if config.source == "synthetic":
         return synthetic_taskset(config, seed)
+    if config.source == "table":
+        return build_table_taskset(load_table(config), config, seed)[0]
     raise ValueError(f"unknown task source {config.source!r}")

@@ -36,10 +36,11 @@ def metric_name(task: TaskSpec) -> str:
 
 
 class MetricAccumulator:
-    """Accumulates validation loss and metric over chunks of the validation set."""
+    """Accumulates validation loss and metrics over chunks of the validation set."""
 
-    def __init__(self, tasks: tuple[TaskSpec, ...], targets: torch.Tensor):
+    def __init__(self, tasks: tuple[TaskSpec, ...], targets: torch.Tensor, scales: tuple[float, ...]):
         self.tasks = tasks
+        self.scales = scales
         # Total sum of squares per task, for R^2 = 1 - SSE / SST.
         self.sst = (targets - targets.mean(0)).pow(2).sum(0)  # (T,)
         self.count = 0
@@ -60,13 +61,16 @@ class MetricAccumulator:
         self.hit_or_sse = scores if self.hit_or_sse is None else self.hit_or_sse + scores
         self.count += n
 
-    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K, T) mean validation loss and (K, T) metric (accuracy or R^2)."""
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(K, T) each: mean validation loss, metric (accuracy or R^2), and RMSE in the
+        target's original units (NaN for classification tasks)."""
         loss = self.loss_sum / self.count
         metric = torch.empty_like(loss)
+        rmse = torch.full_like(loss, float("nan"))
         for t, task in enumerate(self.tasks):
             if task.type == "classification":
                 metric[:, t] = self.hit_or_sse[:, t] / self.count
             else:
                 metric[:, t] = 1 - self.hit_or_sse[:, t] / self.sst[t].clamp_min(1e-12)
-        return loss, metric
+                rmse[:, t] = (self.hit_or_sse[:, t] / self.count).sqrt() * self.scales[t]
+        return loss, metric, rmse

@@ -18,6 +18,7 @@ TRAIN_LOSS = "train_loss"
 VAL_LOSS = "val_loss"
 VAL_ACCURACY = "val_accuracy"
 VAL_R2 = "val_r2"
+VAL_RMSE = "val_rmse"  # regression only, in the target's original units
 TASK_GRAD_NORM = "task_grad_norm"
 GRAD_COSINE = "grad_cosine"
 CONFLICT_SHARE = "conflict_share"

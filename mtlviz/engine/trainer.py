@@ -33,6 +33,7 @@ from mtlviz.engine.records import (
     TASK_GRAD_NORM,
     TRAIN_LOSS,
     VAL_LOSS,
+    VAL_RMSE,
     empty_records,
     grid_records,
     stacked_records,
@@ -152,12 +153,12 @@ class Engine:
         return losses.detach()
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K, T) validation loss and metric over the whole validation split."""
+    def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(K, T) validation loss, metric and original-unit RMSE over the whole validation split."""
         x, y = self.taskset.x_val, self.taskset.y_val
         width = max(self.config.model.hidden, x.shape[1]) * self.num_copies * max(1, len(self.tasks))
         rows = max(256, EVAL_ELEMENTS // width)
-        acc = MetricAccumulator(self.tasks, y)
+        acc = MetricAccumulator(self.tasks, y, self.taskset.scales)
         for start in range(0, x.shape[0], rows):
             acc.add(self.model(x[start : start + rows]), y[start : start + rows])
         return acc.result()
@@ -232,16 +233,21 @@ class Engine:
         ]
 
     def _eval_records(self, seconds: float) -> pd.DataFrame:
-        loss, metric = (v.cpu().numpy()[None] for v in self.evaluate())  # (1, K, T)
+        loss, metric, rmse = (v.cpu().numpy()[None] for v in self.evaluate())  # (1, K, T) each
         steps = np.array([self.step])
         loss = self._mask_diverged(loss, steps)
         metric = self._mask_diverged(metric, steps)
-        frames = [grid_records(VAL_LOSS, loss, steps, np.array([seconds]), self.labels, self.task_names)]
+        rmse = self._mask_diverged(rmse, steps)  # NaN (so no rows) for classification tasks
+        when = np.array([seconds])
+        frames = [
+            grid_records(VAL_LOSS, loss, steps, when, self.labels, self.task_names),
+            grid_records(VAL_RMSE, rmse, steps, when, self.labels, self.task_names),
+        ]
         for t, task in enumerate(self.tasks):
             values = np.full_like(metric, np.nan)
             values[..., t] = metric[..., t]
             name = f"val_{metric_name(task)}"
-            frames.append(grid_records(name, values, steps, np.array([seconds]), self.labels, self.task_names))
+            frames.append(grid_records(name, values, steps, when, self.labels, self.task_names))
         frames = [f for f in frames if not f.empty]
         return pd.concat(frames, ignore_index=True) if frames else empty_records()
 

@@ -153,12 +153,16 @@ def summary_panel(job: TrainingJob) -> None:
         st.markdown(
             "Lowest validation loss: " + "; ".join(f"**{task}**: {run}" for task, run in zip(best["task"], best["run"]))
         )
-    shown = summary.rename(columns={"val_loss": "val loss", "score": "accuracy / R²", "step": "at step"})
-    styled = shown.style.apply(_highlight_best, axis=1).format({"val loss": "{:.4g}", "accuracy / R²": "{:.4f}"})
+    shown = summary.rename(
+        columns={"val_loss": "val loss", "score": "accuracy / R²", "step": "at step", "rmse": "RMSE (units)"}
+    )
+    styled = shown.style.apply(_highlight_best, axis=1).format(
+        {"val loss": "{:.4g}", "accuracy / R²": "{:.4f}", "RMSE (units)": "{:.4g}"}, na_rep="—"
+    )
     st.dataframe(
         styled,
         hide_index=True,
-        column_order=["task", "run", "at step", "val loss", "metric", "accuracy / R²", "status"],
+        column_order=["task", "run", "at step", "val loss", "metric", "accuracy / R²", "RMSE (units)", "status"],
         key="summary_table",
     )
 

@@ -42,9 +42,14 @@ def test_records_follow_the_schema() -> None:
     # Accuracy for the classification task, R^2 for the regression task, nothing else.
     assert set(records.loc[records["metric"] == "val_accuracy", "task"]) == {"b"}
     assert set(records.loc[records["metric"] == "val_r2", "task"]) == {"a"}
+    assert set(records.loc[records["metric"] == "val_rmse", "task"]) == {"a"}  # regression only
+    # Synthetic targets are not rescaled, so RMSE^2 is the validation MSE (loss_scale 1).
+    rmse = records[records["metric"] == "val_rmse"].set_index(["run", "step"])["value"]
+    mse = records[(records["metric"] == "val_loss") & (records["task"] == "a")].set_index(["run", "step"])["value"]
+    pd.testing.assert_series_equal((rmse**2).sort_index(), mse.sort_index(), check_names=False, rtol=1e-5)
     acc = records.loc[records["metric"] == "val_accuracy", "value"]
     assert acc.between(0, 1).all()
-    task_level = records["metric"].isin(["train_loss", "val_loss", "val_accuracy", "val_r2"])
+    task_level = records["metric"].isin(["train_loss", "val_loss", "val_accuracy", "val_r2", "val_rmse"])
     assert (records.loc[task_level, "layer"] == "").all()
     seconds = train.groupby("step")["seconds"].first().to_numpy()
     assert np.all(np.diff(seconds) >= 0) and seconds[0] >= 0
