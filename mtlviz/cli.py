@@ -58,8 +58,8 @@ def _run(config_path: Path, out: Path, quiet: bool) -> int:
         print(f"error: cannot read config {config_path}: {exc}", file=sys.stderr)
         return 2
     config = ExperimentConfig.from_json(text)
-    use_threads_for(config)
     engine = Engine(config)
+    use_threads_for(engine)
     chunks = []
     start = time.perf_counter()
     for chunk in engine.run():

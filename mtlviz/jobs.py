@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from mtlviz.config import ExperimentConfig
+from mtlviz.data import TaskSet
 from mtlviz.engine import Engine, MetricLog
 from mtlviz.errors import MtlvizError
 
@@ -87,9 +88,11 @@ class Progress:
 class TrainingJob:
     """One experiment trained in a background thread."""
 
-    def __init__(self, config: ExperimentConfig, slots: JobSlots = SLOTS):
+    def __init__(self, config: ExperimentConfig, slots: JobSlots = SLOTS, taskset: TaskSet | None = None):
+        """`taskset`, when given, is the already prepared data (e.g. an uploaded table)."""
         self.id = uuid.uuid4().hex[:12]
         self.config = config
+        self._taskset = taskset
         self.log = MetricLog()
         self.status = QUEUED
         self.error = ""
@@ -149,7 +152,7 @@ class TrainingJob:
             torch.set_num_threads(1)
             self.status = RUNNING
             self._started_at = time.perf_counter()
-            engine = self._engine = Engine(self.config)
+            engine = self._engine = Engine(self.config, self._taskset)
             self.device = str(engine.device)
             self.has_shared_parameters = engine.has_shared_parameters
             for chunk in engine.run(self._stop):
@@ -179,8 +182,8 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
 
-    def submit(self, config: ExperimentConfig, slots: JobSlots = SLOTS) -> TrainingJob:
-        job = TrainingJob(config, slots)
+    def submit(self, config: ExperimentConfig, slots: JobSlots = SLOTS, taskset: TaskSet | None = None) -> TrainingJob:
+        job = TrainingJob(config, slots, taskset)
         with self._lock:
             self._jobs[job.id] = job
         return job.start()

@@ -53,4 +53,4 @@ def format_summary(summary: pd.DataFrame) -> str:
         return "(no validation results)"
     shown = summary.assign(best=summary["best"].map({True: "*", False: ""}))
     shown = shown.rename(columns={"val_loss": "val loss", "score": "accuracy / R^2", "rmse": "RMSE"})
-    return shown.drop(columns=["metric"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return shown.drop(columns=["metric"]).to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="—")

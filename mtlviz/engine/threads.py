@@ -14,31 +14,27 @@ import os
 
 import torch
 
-from mtlviz.config import ExperimentConfig
+from mtlviz.engine.trainer import Engine
 
 # Multiply-adds in one forward pass of all configurations above which threads pay off.
 PARALLEL_MACS = 50_000_000
 
 
-def forward_macs(config: ExperimentConfig) -> int:
-    """Multiply-adds of one forward pass of all configurations (roughly)."""
-    t = len(config.tasks.targets)
-    d, h, depth = config.tasks.input_dim, config.model.hidden, config.model.depth
-    towers = 1 if config.model.sharing == "hard" else t
-    body = (d * h + (depth - 1) * h * h) * towers if depth else 0
-    heads = (h if depth else d) * sum(s.output_dim for s in config.tasks.targets)
-    return len(config.optimizers) * config.train.batch_size * (body + heads)
+def forward_macs(batch_size: int, num_weights: int) -> int:
+    """Multiply-adds of one forward pass: every weight of every copy once per example."""
+    return batch_size * num_weights
 
 
-def intra_op_threads(config: ExperimentConfig) -> int:
-    if forward_macs(config) < PARALLEL_MACS:
+def intra_op_threads(batch_size: int, num_weights: int) -> int:
+    if forward_macs(batch_size, num_weights) < PARALLEL_MACS:
         return 1
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def use_threads_for(config: ExperimentConfig) -> int:
-    """Set torch's (process-wide) intra-op thread count for this experiment; returns it."""
-    threads = intra_op_threads(config)
+def use_threads_for(engine: Engine) -> int:
+    """Set torch's (process-wide) intra-op thread count for this engine's model; returns it."""
+    weights = sum(p.numel() for p in engine.params)  # all K copies
+    threads = intra_op_threads(engine.sampler.batch_size, weights)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from mtlviz.config import ExperimentConfig
+from mtlviz.data import TaskSet
 from mtlviz.jobs import JobRegistry
+from mtlviz.ui.data_panel import data_panel
 from mtlviz.ui.live import live_panel, summary_panel
 from mtlviz.ui.sidebar import experiment_sidebar
 from mtlviz.ui.state import JOB_ID, START, STOP, session_jobs
@@ -14,7 +16,7 @@ from mtlviz.ui.state import JOB_ID, START, STOP, session_jobs
 def main() -> None:
     st.set_page_config(page_title="mtlviz: optimizers on multi-task learning", page_icon="📉", layout="wide")
     jobs = session_jobs()
-    config, errors = experiment_sidebar()
+    config, errors, choice = experiment_sidebar()
 
     st.title("mtlviz")
     st.caption(
@@ -34,7 +36,7 @@ def main() -> None:
         icon=":material/play_arrow:",
         disabled=running or config is None,
         on_click=_start,
-        args=(jobs, config),
+        args=(jobs, config, choice.taskset),
         width="stretch",
     )
     stop_col.button(
@@ -47,10 +49,11 @@ def main() -> None:
     elif config is not None:
         n, t = len(config.optimizers), len(config.tasks.targets)
         info_col.caption(
-            f"{n} configuration{'s' if n != 1 else ''} × {t} tasks, {config.model.sharing} sharing, "
-            f"{config.train.steps:,} steps."
+            f"{n} configuration{'s' if n != 1 else ''} × {t} task{'s' if t != 1 else ''}, "
+            f"{config.model.sharing} sharing, {config.train.steps:,} steps."
         )
 
+    data_panel(choice, expanded=job is None)
     if job is None:
         st.info("Choose tasks, a sharing strategy and optimizer configurations in the sidebar, then press **Start**.")
         return
@@ -59,11 +62,11 @@ def main() -> None:
         summary_panel(job)
 
 
-def _start(jobs: JobRegistry, config: ExperimentConfig | None) -> None:
+def _start(jobs: JobRegistry, config: ExperimentConfig | None, taskset: TaskSet | None) -> None:
     current = jobs.get(st.session_state.get(JOB_ID))
     if config is None or (current is not None and not current.ended):
         return  # a double click or a stale button: one session never trains two jobs at once
-    st.session_state[JOB_ID] = jobs.submit(config).id
+    st.session_state[JOB_ID] = jobs.submit(config, taskset=taskset).id
 
 
 def _stop(jobs: JobRegistry) -> None:

@@ -1,22 +1,22 @@
 """The sidebar: tasks, sharing strategy, optimizer configurations, training settings.
 
 `experiment_sidebar()` returns either a valid ExperimentConfig or the list of
-problems that prevent one, so the page can disable Start and say why.
+problems that prevent one (so the page can disable Start and say why), and the
+task choice with any prepared table data and its preview.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 import streamlit as st
 import torch
 
-from mtlviz.config import LIMITS, ExperimentConfig, ModelConfig, SyntheticTasks, TaskSpec, TrainConfig
+from mtlviz.config import LIMITS, ExperimentConfig, ModelConfig, TrainConfig
 from mtlviz.errors import ConfigError
 from mtlviz.models import SHARING_DESCRIPTIONS
 from mtlviz.ui.optimizers import optimizer_rows_ui
-from mtlviz.ui.state import init_default
+from mtlviz.ui.tasks import TaskChoice, tasks_ui
 
 SHARING_TITLES = {
     "independent": "Independent",
@@ -28,11 +28,13 @@ HIDDEN_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
 
-def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None, list[str]]:
+def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None, list[str], TaskChoice]:
     errors: list[str] = []
     with st.sidebar:
         st.header("Tasks")
-        tasks = _guard(errors, _tasks_ui, disabled)
+        # The seed widget sits further down; its value from the last run splits a table.
+        choice = tasks_ui(seed=int(st.session_state.get("seed", 0)), disabled=disabled)
+        errors += [as_shown(e) for e in choice.errors]
         st.header("Sharing")
         model = _guard(errors, _model_ui, disabled)
         st.header("Optimizers")
@@ -40,12 +42,13 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
         errors += [as_shown(e) for e in opt_errors]
         st.header("Training")
         train = _guard(errors, _train_ui, disabled)
-    if errors or tasks is None or model is None or train is None:
-        return None, errors
+    if errors or choice.tasks is None or model is None or train is None:
+        return None, errors, choice
     try:
-        return ExperimentConfig(tasks=tasks, model=model, optimizers=tuple(optimizers), train=train), []
+        config = ExperimentConfig(tasks=choice.tasks, model=model, optimizers=tuple(optimizers), train=train)
+        return config, [], choice
     except ConfigError as exc:
-        return None, [as_shown(str(exc))]
+        return None, [as_shown(str(exc))], choice
 
 
 def as_shown(message: str) -> str:
@@ -60,77 +63,6 @@ def _guard(errors: list[str], build, disabled: bool):
     except ConfigError as exc:
         errors.append(as_shown(str(exc)))
         return None
-
-
-def _tasks_ui(disabled: bool) -> SyntheticTasks:
-    num_tasks = st.slider("Number of tasks", 2, LIMITS["tasks"][1], 2, key="num_tasks", disabled=disabled)
-    # Pairwise cosine p is feasible for p >= -1/(T-1); keep the slider on that range.
-    lowest = math.ceil(-1.0 / (num_tasks - 1) * 20) / 20
-    init_default("relatedness", 0.5)
-    st.session_state["relatedness"] = max(lowest, st.session_state["relatedness"])
-    relatedness = st.slider(
-        "Task relatedness (cosine between task weight vectors)",
-        lowest,
-        1.0,
-        step=0.05,
-        key="relatedness",
-        disabled=disabled,
-        help="1: the tasks share one direction; 0: orthogonal; negative: conflicting. "
-        f"With {num_tasks} tasks the lowest possible value is -1/(T-1) = {-1 / (num_tasks - 1):.3g}.",
-    )
-    with st.expander("Per-task settings"):
-        specs = [_task_row(i, disabled) for i in range(num_tasks)]
-    with st.expander("Data"):
-        num_samples = st.number_input(
-            "Samples", 100, LIMITS["num_samples"][1], 4000, 500, key="num_samples", disabled=disabled
-        )
-        input_dim = st.number_input(
-            "Input dimension", num_tasks, LIMITS["input_dim"][1], max(16, num_tasks), key="input_dim", disabled=disabled
-        )
-        noise = st.number_input(
-            "Label noise std", 0.0, 10.0, 0.01, 0.01, format="%g", key="noise_std", disabled=disabled
-        )
-        val_fraction = st.slider("Validation fraction", 0.05, 0.5, 0.2, 0.05, key="val_fraction", disabled=disabled)
-    return SyntheticTasks(
-        targets=tuple(specs),
-        relatedness=relatedness,
-        input_dim=int(input_dim),
-        num_samples=int(num_samples),
-        val_fraction=val_fraction,
-        noise_std=noise,
-    )
-
-
-def _task_row(i: int, disabled: bool) -> TaskSpec:
-    letter = chr(ord("A") + i)
-    name_col, type_col = st.columns(2)
-    name = name_col.text_input(
-        f"Task {i + 1} name", f"task {letter}", max_chars=40, key=f"task{i}_name", disabled=disabled
-    )
-    kind = type_col.selectbox("Type", ["regression", "classification"], key=f"task{i}_type", disabled=disabled)
-    classes_col, scale_col = st.columns(2)
-    num_classes = classes_col.number_input(
-        "Classes",
-        2,
-        LIMITS["num_classes"][1],
-        2,
-        key=f"task{i}_classes",
-        disabled=disabled or kind != "classification",
-        help="Classes are quantile bins of the synthetic label.",
-    )
-    loss_scale = scale_col.number_input(
-        "Loss scale",
-        1e-3,
-        1e4,
-        1.0,
-        format="%g",
-        key=f"task{i}_scale",
-        disabled=disabled,
-        help="Multiplies this task's loss: makes one task dominate the gradient, as with badly scaled units.",
-    )
-    return TaskSpec(
-        name=name, type=kind, num_classes=int(num_classes), loss_scale=loss_scale, path=f"tasks.targets[{i}]"
-    )
 
 
 def _model_ui(disabled: bool) -> ModelConfig:

@@ -1,0 +1,62 @@
+"""The data panel: what a table holds and what preprocessing did to it.
+
+Column names and labels come from the user's file: they are shown through
+dataframes and plain text, never as markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mtlviz.charts.data import correlation_heatmap
+from mtlviz.ui.tasks import TaskChoice
+
+
+def data_panel(choice: TaskChoice, expanded: bool) -> None:
+    if choice.table is None:
+        return
+    table, report, preview = choice.table, choice.report, choice.preview
+    with st.expander(
+        f"Data: {table.name} ({len(table.frame):,} rows × {len(table.frame.columns)} columns)", expanded=expanded
+    ):
+        for note in report.notes if report else table.notes:
+            st.text(f"ℹ {note}")
+        if report is not None:
+            st.text(
+                f"{report.rows_used:,} rows used of {report.rows_read:,} ({report.rows_dropped:,} dropped); "
+                f"{len(report.feature_columns)} input columns after encoding; numeric features standardised "
+                "with training-split statistics."
+            )
+            if report.imputed:
+                st.text("Imputed: " + ", ".join(f"{name} ({count})" for name, count in report.imputed.items()))
+        st.caption("First rows")
+        st.dataframe(table.frame.head(8), hide_index=True, key="data_head")
+        if preview is None:
+            return
+        summary_col, corr_col = st.columns([3, 2])
+        with summary_col:
+            st.caption("Tasks")
+            st.dataframe(preview.tasks, hide_index=True, key="data_tasks")
+            if report is not None and report.class_labels:
+                st.caption("Class labels as trained (index = class)")
+                mapping = pd.DataFrame(
+                    [
+                        (task, i, label)
+                        for task, labels in report.class_labels.items()
+                        for i, label in enumerate(labels)
+                    ],
+                    columns=["task", "class", "label"],
+                )
+                st.dataframe(mapping, hide_index=True, key="data_classes", height=min(300, 38 + 35 * len(mapping)))
+            if report is not None and report.target_units:
+                units = pd.DataFrame(
+                    [(task, mean, std) for task, (mean, std) in report.target_units.items()],
+                    columns=["task", "mean", "std"],
+                )
+                st.caption("Regression targets are standardised; RMSE is reported back in these units")
+                st.dataframe(units, hide_index=True, key="data_units")
+        with corr_col:
+            if preview.correlation is not None:
+                st.caption("Correlation between targets (a hint of task relatedness)")
+                st.plotly_chart(correlation_heatmap(preview.correlation), key="data_correlation")
