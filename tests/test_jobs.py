@@ -49,7 +49,7 @@ def test_a_failing_job_says_why_and_frees_its_slot(monkeypatch: pytest.MonkeyPat
     slots = JobSlots(1)
 
     class Broken:
-        def __init__(self, config):
+        def __init__(self, *args):
             raise RuntimeError("boom")
 
     monkeypatch.setattr(jobs, "Engine", Broken)

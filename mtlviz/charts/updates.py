@@ -23,7 +23,7 @@ LAYER_METRICS = {
 
 def layer_names(records: pd.DataFrame) -> list[str]:
     """Layers in model order (the order they were first recorded)."""
-    rows = records.loc[records["metric"] == "grad_norm", "layer"]
+    rows = records.loc[~records["layer"].isin(["", "shared"]), "layer"]
     return list(dict.fromkeys(rows))
 
 

@@ -7,8 +7,11 @@ renamed .csv, pickles (never loaded), duplicate or blank column names, ragged
 rows and unclosed quotes (with the line number), and size limits (Parquet rows
 are counted from the file's metadata before anything is decoded).
 
-CSV columns are read as text; deciding what is numeric is the job of
-`mtlviz.data.table`, which can then name the offending value.
+CSV is parsed with the `csv` module rather than pandas so that every row keeps
+the file line it starts on (blank lines and values spanning lines included):
+messages about a value can then point at the right line. Columns are read as
+text; deciding what is numeric is the job of `mtlviz.data.table`, which can then
+name the offending value.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +34,14 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+# pandas' default missing-value markers (read_csv's na_values): "NA" or "null" is a missing value.
+NA_VALUES = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA"]
+    + ["NULL", "NaN", "None", "n/a", "nan", "null"]
+)
+# The delimiter is chosen from this much of the file: enough rows, and bounded work on a huge first line.
+SNIFF_CHARS = 64 * 1024
+PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 @dataclass(frozen=True)
@@ -49,11 +61,14 @@ class Table:
     name: str
     kind: str  # "csv" or "parquet"
     notes: list[str] = field(default_factory=list)
+    # CSV: the file line each row starts on (blank lines and multi-line values make it differ from row + 2).
+    lines: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def first_data_line(self) -> int:
-        """File line of the first data row (CSV: after the header), for messages."""
-        return 2 if self.kind == "csv" else 1
+    def where(self, position: int) -> str:
+        """Where the row at `position` (0-based) is in the file, for messages: "line 7" or "row 6"."""
+        if self.lines is not None:
+            return f"line {int(self.lines[position])}"
+        return f"row {position + 1}"
 
 
 def read_table_path(path: str | Path, limits: TableLimits = TableLimits()) -> Table:
@@ -131,25 +146,47 @@ def _decode(data: bytes, filename: str) -> tuple[str, str | None]:
             return data.decode("utf-16-be", errors="replace"), "The file is UTF-16 (BE) encoded; it was decoded."
         raise DataError(f"{filename} contains binary data (NUL bytes), not text: expected a CSV file")
     try:
-        text = data.decode("utf-8")
+        text, note = data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        text = data.decode("latin-1")  # never fails: every byte is a character
-        return text, (
+        # Windows-1252 is Latin-1 with printable characters (€, curly quotes) where Latin-1 has
+        # control codes; 5 bytes are unassigned in it, and Latin-1 never fails.
+        try:
+            text, encoding = data.decode("cp1252"), "Windows-1252"
+        except UnicodeDecodeError:
+            text, encoding = data.decode("latin-1"), "Latin-1"
+        note = (
             f"The file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at position {exc.start}); it was read as "
-            "Latin-1. If accented characters look wrong, save the file as UTF-8."
+            f"{encoding}. If accented characters look wrong, save the file as UTF-8."
         )
+    # Checked after either decoding: binary data without NUL bytes also decodes as Latin-1.
     control = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\r\n\t")
     if control > 0.05 * min(len(text), 4096):
         raise DataError(f"{filename} does not look like text ({control} control characters near the start)")
-    return text, None
+    return text, note
 
 
 def _sniff_delimiter(text: str) -> str:
-    sample = "\n".join(text.splitlines()[:30])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
-    except csv.Error:
-        return ","
+    """The candidate that splits the first rows into the most equal-width rows (ties: the wider, then comma).
+
+    csv.Sniffer is not used: its regular expression takes quadratic time on a long
+    line full of quotes, and a single-line 50 MB upload is possible.
+    """
+    sample = text[:SNIFF_CHARS]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # drop the cut-off last line
+    best, best_score = ",", (0.0, 1)
+    for delimiter in DELIMITERS:
+        reader = csv.reader(io.StringIO(sample), delimiter=delimiter, skipinitialspace=True)
+        try:
+            widths = [len(row) for row, _ in zip(filter(None, reader), range(30))]
+        except csv.Error:
+            continue
+        if not widths or widths[0] < 2:
+            continue
+        score = (sum(w == widths[0] for w in widths) / len(widths), widths[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 # ------------------------------------------------------------------------- CSV
@@ -160,34 +197,90 @@ def _read_csv(data: bytes, filename: str, limits: TableLimits) -> Table:
     notes = [note] if note else []
     if not text.strip():
         raise DataError(f"{filename} is empty: expected a header row and data rows")
+    # One kind of line end (old Mac files end lines with a bare CR, which the csv module refuses).
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     delimiter = _sniff_delimiter(text)
     if delimiter != ",":
         notes.append(
             f"Columns are separated by a {DELIMITER_NAMES[delimiter]} ({delimiter!r}), detected automatically."
         )
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
-    _check_header(header, filename, limits)
-    approx_rows = text.count("\n")
-    if approx_rows > limits.max_rows + 1:
-        raise DataError(f"{filename} has about {approx_rows:,} rows; the limit is {limits.max_rows:,}")
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            dtype=str,
-            skipinitialspace=True,
-            skip_blank_lines=True,
-            keep_default_na=True,
+    header, rows, lines, trailing = _parse_csv(text, delimiter, filename, limits)
+    if trailing:
+        notes.append(
+            f"{trailing} row(s) end with an extra {DELIMITER_NAMES[delimiter]} after the last column; "
+            "the empty field it opens was ignored."
         )
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{filename}: {_parser_message(str(exc), len(header))}") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{filename} is empty: expected a header row and data rows") from None
-    if frame.empty:
+    if not rows:
         raise DataError(f"{filename} has a header row but no data rows")
-    if len(frame) > limits.max_rows:
-        raise DataError(f"{filename} has {len(frame):,} rows; the limit is {limits.max_rows:,}")
-    return Table(frame, filename, "csv", notes)
+    cells = np.array(rows, dtype=object)  # (rows, columns)
+    frame = pd.DataFrame({name: _text_column(cells[:, i]) for i, name in enumerate(header)})
+    return Table(frame, filename, "csv", notes, np.array(lines, dtype=np.int64))
+
+
+def _text_column(cells: np.ndarray) -> pd.Series:
+    """Stripped text, with pandas' missing-value markers ("", "NA", "null", ...) as missing."""
+    column = pd.Series(cells, dtype=str).str.strip()
+    return column.mask(column.isin(NA_VALUES))
+
+
+def _parse_csv(
+    text: str, delimiter: str, filename: str, limits: TableLimits
+) -> tuple[list[str], list[list[str]], list[int], int]:
+    """Header, rows, the file line each row starts on, and how many rows had a trailing delimiter."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
+    last_line = text.count("\n") + (not text.endswith("\n"))
+    header: list[str] = []
+    header_line, rows, lines, trailing = 0, [], [], 0
+    end = 0  # the last file line read so far; a row starts on the line after the previous one ends
+    try:
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if len(record) <= 1 and not "".join(record).strip():
+                continue  # a blank line
+            if not header:
+                header, header_line = [name.strip() for name in record], start
+                _check_header(header, filename, limits)
+                continue
+            width = len(header)
+            if len(record) > width and not "".join(record[width:]).strip():
+                record = record[:width]  # "1,2,3," under a 3-column header: a trailing delimiter
+                trailing += 1
+            if len(record) != width:
+                if end == last_line:
+                    _check_quotes_closed(text, start, delimiter, filename)
+                raise DataError(
+                    f"{filename}: line {start} has {len(record)} fields but the header has {width} columns; "
+                    f"check that line for a missing or extra {DELIMITER_NAMES[delimiter]} "
+                    "or an unquoted value containing one"
+                )
+            rows.append(record)
+            lines.append(start)
+            if len(rows) > limits.max_rows:
+                raise DataError(f"{filename} has more than {limits.max_rows:,} rows; the limit is {limits.max_rows:,}")
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise DataError(
+                f"{filename}: the row starting on line {end + 1} has a value longer than "
+                f'{csv.field_size_limit():,} characters; is a quote (") opened there never closed?'
+            ) from None
+        raise DataError(f"{filename}: cannot parse the row starting on line {end + 1} ({exc})") from None
+    if header:
+        _check_quotes_closed(text, lines[-1] if lines else header_line, delimiter, filename)
+    return header, rows, lines, trailing
+
+
+def _check_quotes_closed(text: str, line: int, delimiter: str, filename: str) -> None:
+    """Refuse a quote left open in the row starting on `line` (the last row: it then runs to the end)."""
+    tail = text.split("\n", line - 1)[-1]
+    try:
+        for _ in csv.reader(io.StringIO(tail), delimiter=delimiter, skipinitialspace=True, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise DataError(
+                f'{filename}: a quote (") opened in the row starting on line {line} is never closed; '
+                "expected a closing quote before the end of the file"
+            ) from None  # other strict-mode complaints ('"a"b') are tolerated, as when the rows were read
 
 
 def _check_header(names: list, filename: str, limits: TableLimits) -> None:
@@ -201,20 +294,6 @@ def _check_header(names: list, filename: str, limits: TableLimits) -> None:
         if text in seen:
             raise DataError(f"{filename}: column name {text!r} appears twice (columns {seen[text]} and {i})")
         seen[text] = i
-
-
-def _parser_message(message: str, columns: int) -> str:
-    ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
-    if ragged:
-        expected, line, saw = ragged.groups()
-        return (
-            f"line {line} has {saw} fields but the header has {expected} columns; "
-            "check that line for an extra delimiter or an unquoted value containing one"
-        )
-    quote = re.search(r"EOF inside string starting (?:at|on) (?:row|line) (\d+)", message)
-    if quote:
-        return f'a quote (") opened on line {int(quote.group(1)) + 1} is never closed'
-    return f"cannot parse the CSV ({message.strip().splitlines()[-1]}); expected {columns} columns per row"
 
 
 # --------------------------------------------------------------------- Parquet
@@ -236,9 +315,17 @@ def _read_parquet(data: bytes, filename: str, limits: TableLimits) -> Table:
                 "only flat columns are supported"
             )
     try:
-        frame = parquet.read().to_pandas()
+        # Without pandas' metadata the columns are exactly the file's, and the index is 0..n-1
+        # (a restored index may repeat labels, which row positions in messages cannot use).
+        frame = parquet.read().to_pandas(ignore_metadata=True)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{filename}: cannot decode the Parquet data ({exc})") from None
+    notes = []
+    index = [name for name in frame.columns if PANDAS_INDEX.fullmatch(name)]
+    if index:
+        frame = frame.drop(columns=index)
+        notes.append(f"The pandas index saved in the file ({', '.join(index)}) was left out of the columns.")
+    frame.columns = [name.strip() for name in frame.columns]
     if frame.empty:
         raise DataError(f"{filename} has columns but no rows")
-    return Table(frame, filename, "parquet", [])
+    return Table(frame, filename, "parquet", notes)

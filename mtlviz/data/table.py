@@ -16,6 +16,7 @@ exactly what was done:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ NUMERIC_SHARE = 0.8
 MAX_CLASSES = LIMITS["num_classes"][1]
 MIN_TRAIN_ROWS, MIN_VAL_ROWS = 10, 5
 OTHER, MISSING = "(other)", "(missing)"
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # tensors are float32
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,6 @@ def infer_task_type(info: ColumnInfo) -> str:
     return "regression"
 
 
-def _line(table: Table, row: int) -> str:
-    position = table.frame.index.get_loc(row) if row in table.frame.index else row
-    return f"line {position + table.first_data_line}" if table.kind == "csv" else f"row {position + 1}"
-
-
 def _numeric_column(table: Table, name: str, role: str) -> np.ndarray:
     """The column as float64 (NaN = missing); rejects text and infinite values, naming one."""
     values, bad = numeric_values(table.frame[name])
@@ -117,15 +114,15 @@ def _numeric_column(table: Table, name: str, role: str) -> np.ndarray:
         sample = table.frame[name].iloc[first]
         raise DataError(
             f"{role} column {name!r} is numeric but holds {int(bad.sum())} non-numeric value(s), "
-            f"e.g. {str(sample)!r} on {_line(table, table.frame.index[first])}"
+            f"e.g. {str(sample)!r} on {table.where(first)}"
         )
     infinite = np.isinf(values)
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
         raw = table.frame[name].iloc[first]
         raise DataError(
-            f"{role} column {name!r} holds an infinite value ({str(raw)!r} on "
-            f"{_line(table, table.frame.index[first])}); expected finite numbers"
+            f"{role} column {name!r} holds an infinite value ({str(raw)!r} on {table.where(first)}); "
+            "expected finite numbers"
         )
     return values
 
@@ -193,8 +190,8 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
         report.notes.append(f"Dropped {dropped} of {len(frame)} rows with a missing value in {what}.")
     n = int(keep.sum())
     n_val = round(n * spec.val_fraction)
-    if n - n_val < MIN_TRAIN_ROWS or n_val < MIN_VAL_ROWS:
-        need = max(MIN_TRAIN_ROWS + MIN_VAL_ROWS, int(np.ceil(MIN_VAL_ROWS / spec.val_fraction)))
+    if not _splits(n, spec.val_fraction):
+        need = next(m for m in itertools.count(n + 1) if _splits(m, spec.val_fraction))
         raise DataError(
             f"{table.name}: {n} usable rows (of {len(frame)}; {dropped} had missing values) are too few for a "
             f"training and validation split at val_fraction {spec.val_fraction:g}; expected at least {need}"
@@ -210,12 +207,12 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
     for t, task in enumerate(tasks):
         if task.type == "regression":
             values = numeric[task.name]
-            mean, std = float(values[train_idx].mean()), float(values[train_idx].std())
+            standard, mean, std = _standardised(table, task.name, "target", values, train_idx, rows)
             if not std > 0:
                 raise DataError(
                     f"target {task.name!r} is constant ({values[rows[0]]:g} in every row): nothing to learn"
                 )
-            y[:, t] = (values - mean) / std
+            y[:, t] = standard
             report.target_units[task.name] = (mean, std)
             resolved.append(task)
             scales.append(std)
@@ -233,13 +230,18 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
             values = numeric[name].copy()
             missing = np.isnan(values[rows])
             if missing.any():  # only under "impute": "drop" removed these rows
-                values[np.isnan(values)] = np.nanmedian(values[train_idx])
+                known = values[train_idx][~np.isnan(values[train_idx])]
+                if not len(known):
+                    raise DataError(
+                        f"feature column {name!r} has no values in the training split ({int((~missing).sum())} of "
+                        f"{n} usable rows have one); expected at least one to impute the others from"
+                    )
+                values[np.isnan(values)] = np.median(known)
                 report.imputed[name] = int(missing.sum())
-            mean, std = values[train_idx].mean(), values[train_idx].std()
+            standard, _, std = _standardised(table, name, "feature", values, train_idx, rows)
             if not std > 0:
                 report.notes.append(f"Feature {name!r} is constant in the training split; it carries no information.")
-                std = 1.0
-            blocks.append(((values - mean) / std)[:, None])
+            blocks.append(standard[:, None])
             names.append(name)
         else:
             block, block_names, imputed = _one_hot(frame[name], name, rows, train_idx, spec.max_categories, report)
@@ -264,6 +266,38 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
     return taskset, report
 
 
+def _splits(rows: int, val_fraction: float) -> bool:
+    """Whether `rows` rows give both splits their minimum size (monotone in `rows`)."""
+    n_val = round(rows * val_fraction)
+    return n_val >= MIN_VAL_ROWS and rows - n_val >= MIN_TRAIN_ROWS
+
+
+def _standardised(
+    table: Table, name: str, role: str, values: np.ndarray, train_idx: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, float, float]:
+    """(values - mean) / std with training-split statistics, and (mean, std); std 0 leaves values centred.
+
+    Statistics are computed on values divided by their largest training magnitude:
+    squares of numbers beyond about 1e154 overflow float64, yet such values are
+    finite, so allowed. A used row that lands beyond float32 range is refused by line.
+    """
+    scale = float(np.max(np.abs(values[train_idx])))
+    scale = scale if scale > 0 else 1.0
+    with np.errstate(over="ignore"):  # overflow is checked on the result
+        scaled = values / scale
+        mean, std = float(scaled[train_idx].mean()), float(scaled[train_idx].std())
+        standard = (scaled - mean) / (std if std > 0 else 1.0)
+    far = np.flatnonzero(~(np.abs(standard[rows]) <= FLOAT32_MAX))
+    if far.size:
+        position = int(rows[far[0]])
+        raise DataError(
+            f"{role} column {name!r}: {str(table.frame[name].iloc[position])!r} on {table.where(position)} is too "
+            f"far from the training split's values (mean {mean * scale:.4g}, standard deviation {std * scale:.4g}) "
+            f"to standardise; expected at most {FLOAT32_MAX:.3g} standard deviations from the mean"
+        )
+    return standard, mean * scale, std * scale
+
+
 def _sample(series: pd.Series) -> str:
     values = series.dropna()
     return str(values.iloc[0]) if len(values) else ""
@@ -275,15 +309,16 @@ def _class_codes(table: Table, name: str, rows: np.ndarray) -> tuple[np.ndarray,
     values, bad = numeric_values(column)
     used = column.iloc[rows]
     if not bad[rows].any() and not pd.api.types.is_bool_dtype(column):
-        keys = pd.Series(values[rows])  # numeric labels: order by value (-1 < 0 < 1, 1 < 2 < 10)
-        labels_sorted = np.sort(keys.unique())
-        label_text = [f"{v:g}" for v in labels_sorted]
-        codes_used = np.searchsorted(labels_sorted, keys.to_numpy())
+        keys = values[rows]  # numeric labels: order by value (-1 < 0 < 1, 1 < 2 < 10)
+        labels_sorted = np.unique(keys)
+        label_text = [_number_text(v) for v in labels_sorted]
+        codes_used = np.searchsorted(labels_sorted, keys)
     else:
-        text = used.astype("string").str.strip()
-        labels_sorted = np.array(sorted(text.unique()))
-        label_text = [str(v) for v in labels_sorted]
-        codes_used = np.searchsorted(labels_sorted, text.to_numpy(dtype=object).astype(str))
+        # Python strings, not a NumPy string array: that would drop trailing NUL characters.
+        text = list(used.astype("string").str.strip())
+        label_text = sorted(set(text))
+        index = {label: i for i, label in enumerate(label_text)}
+        codes_used = np.array([index[label] for label in text], dtype=np.int64)
     k = len(label_text)
     if k < 2:
         raise DataError(f"target {name!r} has a single class ({label_text[0]!r}): nothing to tell apart")
@@ -305,6 +340,12 @@ def _class_codes(table: Table, name: str, rows: np.ndarray) -> tuple[np.ndarray,
     return codes, label_text
 
 
+def _number_text(value: float) -> str:
+    """A class label as text that tells every value apart ("1000001", not "1e+06"; "0.1", "1e+300")."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
 def _one_hot(
     column: pd.Series, name: str, rows: np.ndarray, train_idx: np.ndarray, cap: int, report: Preprocessing
 ) -> tuple[np.ndarray, list[str], int]:
@@ -313,7 +354,6 @@ def _one_hot(
     imputed = int(missing[rows].sum())
     values = text.to_numpy(dtype=object)
     values[missing] = MISSING
-    values = values.astype(str)
     frequent = pd.Series(values[train_idx]).value_counts()
     categories = list(frequent.index[:cap])
     if len(frequent) > cap:

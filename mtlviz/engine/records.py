@@ -26,6 +26,96 @@ SHARED = "shared"  # the layer value of gradient-conflict rows: all shared param
 PAIR_SEPARATOR = " ↔ "
 
 
+# Every metric the engine records, in a fixed order (the metric column's categories).
+METRICS = (
+    TRAIN_LOSS,
+    VAL_LOSS,
+    VAL_ACCURACY,
+    VAL_R2,
+    VAL_RMSE,
+    "grad_norm",
+    "update_norm",
+    "param_norm",
+    "update_ratio",
+    "effective_lr",
+    "effective_lr_p10",
+    "effective_lr_p90",
+    "weight_decay_norm",
+    TASK_GRAD_NORM,
+    GRAD_COSINE,
+    CONFLICT_SHARE,
+)
+
+
+class RecordSchema:
+    """The categories of one run's records: its runs, tasks (and task pairs), layers.
+
+    Text columns are pandas categoricals with these fixed categories, so chunks
+    are built from integer codes, concatenate without re-encoding, and filter
+    and group by comparing codes: a live refresh stays fast with millions of rows.
+    """
+
+    def __init__(self, runs: tuple[str, ...], tasks: tuple[str, ...] = (), layers: tuple[str, ...] = ()):
+        self.runs = tuple(runs)
+        self.run = pd.CategoricalDtype(list(dict.fromkeys(runs)))
+        self.task = pd.CategoricalDtype(list(dict.fromkeys(("", *tasks))))
+        self.layer = pd.CategoricalDtype(list(dict.fromkeys(("", SHARED, *layers))))
+        self.metric = pd.CategoricalDtype(list(METRICS))
+
+    def empty(self) -> pd.DataFrame:
+        return self.stacked((TRAIN_LOSS,), np.zeros((0, 1, len(self.runs), 0)), np.zeros(0, int), np.zeros(0), ())
+
+    def grid(
+        self,
+        metric: str,
+        values: np.ndarray,
+        steps: np.ndarray,
+        seconds: np.ndarray,
+        names: tuple[str, ...],
+        axis: str = "task",
+        other: str = "",
+    ) -> pd.DataFrame:
+        """Long rows from a (S, K, N) array of one metric; non-finite values are dropped.
+
+        The last axis is labelled by `names` in column `axis` ("task" or "layer");
+        the other of the two columns holds `other`.
+        """
+        return self.stacked((metric,), values[:, None], steps, seconds, names, axis, other)
+
+    def stacked(
+        self,
+        metrics: tuple[str, ...],
+        values: np.ndarray,
+        steps: np.ndarray,
+        seconds: np.ndarray,
+        names: tuple[str, ...],
+        axis: str = "task",
+        other: str = "",
+    ) -> pd.DataFrame:
+        """Long rows from a (S, M, K, N) array of M metrics, K runs and N tasks or layers."""
+        s, m, k, n = values.shape
+        label_dtype, other_dtype = (self.task, self.layer) if axis == "task" else (self.layer, self.task)
+        name_codes = label_dtype.categories.get_indexer(list(names)).astype(np.int32)
+        metric_codes = self.metric.categories.get_indexer(list(metrics)).astype(np.int8)
+        labels = pd.Categorical.from_codes(np.tile(name_codes, s * m * k), dtype=label_dtype)
+        constant = pd.Categorical.from_codes(
+            np.full(s * m * k * n, other_dtype.categories.get_loc(other), dtype=np.int32), dtype=other_dtype
+        )
+        frame = pd.DataFrame(
+            {
+                "run": pd.Categorical.from_codes(np.tile(np.repeat(np.arange(k), n), s * m), dtype=self.run),
+                "step": np.repeat(np.asarray(steps, dtype=np.int64), m * k * n),
+                "task": labels if axis == "task" else constant,
+                "layer": labels if axis == "layer" else constant,
+                "metric": pd.Categorical.from_codes(np.tile(np.repeat(metric_codes, k * n), s), dtype=self.metric),
+                "value": values.reshape(-1).astype(np.float64),
+                "seconds": np.repeat(np.asarray(seconds, dtype=np.float64), m * k * n),
+            }
+        )
+        keep = np.isfinite(frame["value"].to_numpy())
+        return frame if keep.all() else frame[keep].reset_index(drop=True)
+
+
 def empty_records() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in COLUMNS})
 
@@ -34,71 +124,46 @@ def _dtype(column: str) -> str:
     return {"step": "int64", "value": "float64", "seconds": "float64"}.get(column, "object")
 
 
-def grid_records(
-    metric: str,
-    values: np.ndarray,
-    steps: np.ndarray,
-    seconds: np.ndarray,
-    runs: tuple[str, ...],
-    names: tuple[str, ...],
-    axis: str = "task",
-    other: str = "",
-) -> pd.DataFrame:
-    """Long rows from a (S, K, N) array of one metric; non-finite values are dropped.
-
-    The last axis is labelled by `names` in column `axis` ("task" or "layer");
-    the other of the two columns holds `other`.
-    """
-    return stacked_records((metric,), values[:, None], steps, seconds, runs, names, axis, other)
-
-
-def stacked_records(
-    metrics: tuple[str, ...],
-    values: np.ndarray,
-    steps: np.ndarray,
-    seconds: np.ndarray,
-    runs: tuple[str, ...],
-    names: tuple[str, ...],
-    axis: str = "task",
-    other: str = "",
-) -> pd.DataFrame:
-    """Long rows from a (S, M, K, N) array of M metrics, built in one DataFrame."""
-    s, m, k, n = values.shape
-    labels = np.tile(np.asarray(names, dtype=object), s * m * k)
-    frame = pd.DataFrame(
-        {
-            "run": np.tile(np.repeat(np.asarray(runs, dtype=object), n), s * m),
-            "step": np.repeat(steps, m * k * n),
-            "task": labels if axis == "task" else other,
-            "layer": labels if axis == "layer" else other,
-            "metric": np.tile(np.repeat(np.asarray(metrics, dtype=object), k * n), s),
-            "value": values.reshape(-1).astype(np.float64),
-            "seconds": np.repeat(seconds, m * k * n),
-        }
-    )
-    return frame[np.isfinite(frame["value"].to_numpy())]
-
-
 class MetricLog:
-    """Thread-safe, append-only store of record chunks; `frame()` is a cached concat."""
+    """Thread-safe, append-only store of record chunks, partitioned by metric.
+
+    `frame(metrics)` concatenates only the metrics asked for, and caches the
+    result per metric until that metric gets new rows: a view that draws the
+    loss never touches the millions of per-layer statistic rows.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._chunks: list[pd.DataFrame] = []
-        self._cache: pd.DataFrame | None = None
+        self._parts: dict[str, list[pd.DataFrame]] = {}
+        self._order: list[str] = []
         self.version = 0  # bumps on every append, so readers can skip redraws
 
     def append(self, chunk: pd.DataFrame) -> None:
         if chunk.empty:
             return
+        groups = chunk.groupby("metric", observed=True, sort=False)
         with self._lock:
-            self._chunks.append(chunk)
-            self._cache = None
+            for metric, part in groups:
+                if metric not in self._parts:
+                    self._parts[metric] = []
+                    self._order.append(metric)
+                self._parts[metric].append(part)
             self.version += 1
 
-    def frame(self) -> pd.DataFrame:
+    def metrics(self) -> list[str]:
         with self._lock:
-            if self._cache is None:
-                self._cache = pd.concat(self._chunks, ignore_index=True) if self._chunks else empty_records()
-                self._chunks = [self._cache]
-            return self._cache
+            return list(self._order)
+
+    def frame(self, metrics: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Rows of the given metrics (all when None), each metric's rows in step order."""
+        with self._lock:
+            names = [m for m in (self._order if metrics is None else metrics) if m in self._parts]
+            frames = []
+            for name in names:
+                chunks = self._parts[name]
+                if len(chunks) > 1:
+                    chunks[:] = [pd.concat(chunks, ignore_index=True)]
+                frames.append(chunks[0])
+        if not frames:
+            return empty_records()
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -34,9 +34,7 @@ from mtlviz.engine.records import (
     TRAIN_LOSS,
     VAL_LOSS,
     VAL_RMSE,
-    empty_records,
-    grid_records,
-    stacked_records,
+    RecordSchema,
 )
 from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
 from mtlviz.errors import TrainingError
@@ -102,6 +100,7 @@ class Engine:
         pairs = [(a, b) for a in range(len(self.tasks)) for b in range(a + 1, len(self.tasks))]
         self.pairs = tuple(pairs)
         self.pair_names = tuple(f"{self.task_names[a]}{PAIR_SEPARATOR}{self.task_names[b]}" for a, b in pairs)
+        self.schema = RecordSchema(self.labels, self.task_names + self.pair_names, self.layer_names)
         # Statistics wait on the device until the next chunk is copied to the host.
         self._layer_stats: list[tuple[int, torch.Tensor]] = []
         self._conflicts: list[tuple[int, torch.Tensor, torch.Tensor]] = []
@@ -198,7 +197,7 @@ class Engine:
         steps_np = np.asarray(steps)
         self._check_divergence(values, steps_np)
         values = self._mask_diverged(values, steps_np)
-        frames = [grid_records(TRAIN_LOSS, values, steps_np, np.asarray(seconds), self.labels, self.task_names)]
+        frames = [self.schema.grid(TRAIN_LOSS, values, steps_np, np.asarray(seconds), self.task_names)]
         when = dict(zip(steps, seconds))
         frames += self._layer_records(when) + self._conflict_records(when)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -211,7 +210,7 @@ class Engine:
         self._layer_stats = []
         seconds = np.array([when.get(s, np.nan) for s in steps])
         masked = self._mask_diverged(values.swapaxes(1, 2), steps).swapaxes(1, 2)  # mask along K
-        return [stacked_records(LAYER_METRICS, masked, steps, seconds, self.labels, self.layer_names, axis="layer")]
+        return [self.schema.stacked(LAYER_METRICS, masked, steps, seconds, self.layer_names, axis="layer")]
 
     def _conflict_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
         if not self._conflicts:
@@ -225,11 +224,11 @@ class Engine:
         pair_cos = self._mask_diverged(cosines[:, :, a, b], steps)  # (S, K, pairs)
         share = (pair_cos < 0).mean(axis=2, keepdims=True)  # NaN rows stay NaN below
         share[~np.isfinite(pair_cos).all(axis=2, keepdims=True)] = np.nan
-        args = (steps, seconds, self.labels)
+        grid = self.schema.grid
         return [
-            grid_records(TASK_GRAD_NORM, self._mask_diverged(norms, steps), *args, self.task_names, other=SHARED),
-            grid_records(GRAD_COSINE, pair_cos, *args, self.pair_names, other=SHARED),
-            grid_records(CONFLICT_SHARE, share, *args, ("",), other=SHARED),
+            grid(TASK_GRAD_NORM, self._mask_diverged(norms, steps), steps, seconds, self.task_names, other=SHARED),
+            grid(GRAD_COSINE, pair_cos, steps, seconds, self.pair_names, other=SHARED),
+            grid(CONFLICT_SHARE, share, steps, seconds, ("",), other=SHARED),
         ]
 
     def _eval_records(self, seconds: float) -> pd.DataFrame:
@@ -240,16 +239,16 @@ class Engine:
         rmse = self._mask_diverged(rmse, steps)  # NaN (so no rows) for classification tasks
         when = np.array([seconds])
         frames = [
-            grid_records(VAL_LOSS, loss, steps, when, self.labels, self.task_names),
-            grid_records(VAL_RMSE, rmse, steps, when, self.labels, self.task_names),
+            self.schema.grid(VAL_LOSS, loss, steps, when, self.task_names),
+            self.schema.grid(VAL_RMSE, rmse, steps, when, self.task_names),
         ]
         for t, task in enumerate(self.tasks):
             values = np.full_like(metric, np.nan)
             values[..., t] = metric[..., t]
             name = f"val_{metric_name(task)}"
-            frames.append(grid_records(name, values, steps, when, self.labels, self.task_names))
+            frames.append(self.schema.grid(name, values, steps, when, self.task_names))
         frames = [f for f in frames if not f.empty]
-        return pd.concat(frames, ignore_index=True) if frames else empty_records()
+        return pd.concat(frames, ignore_index=True) if frames else self.schema.empty()
 
     def _check_divergence(self, values: np.ndarray, steps: np.ndarray) -> None:
         """Stop a configuration whose loss became non-finite; the others keep training."""

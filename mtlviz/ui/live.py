@@ -13,6 +13,7 @@ import streamlit as st
 from mtlviz.charts import loss_curves
 from mtlviz.charts.conflict import NO_SHARED, conflict_reading, cosine_chart, cosine_heatmaps, task_grad_norm_chart
 from mtlviz.charts.updates import LAYER_METRICS, layer_chart, layer_names
+from mtlviz.engine.records import GRAD_COSINE, TASK_GRAD_NORM, TRAIN_LOSS, VAL_LOSS
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
 from mtlviz.summary import summary_table
 from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT, UPDATES_LAYERS, UPDATES_METRIC, VIEW
@@ -33,16 +34,16 @@ def _panel(job: TrainingJob, live: bool) -> None:
         st.rerun(scope="app")  # stops the timer; the page redraws with the summary
     _status(job)
     view = st.segmented_control("View", VIEWS, default="Loss", key=VIEW, required=True, label_visibility="collapsed")
-    records = job.log.frame()  # a snapshot: the worker only appends new chunks
-    if records.empty:
+    if job.log.version == 0:
         st.info("Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
         return
+    # Each view takes a snapshot of only the metrics it draws; the worker only appends.
     if view == "Updates":
-        _updates_view(job, records)
+        _updates_view(job)
     elif view == "Conflict":
-        _conflict_view(job, records)
+        _conflict_view(job, job.log.frame([GRAD_COSINE, TASK_GRAD_NORM]))
     else:
-        _loss_view(job, records)
+        _loss_view(job, job.log.frame([TRAIN_LOSS, VAL_LOSS]))
 
 
 def _loss_view(job: TrainingJob, records: pd.DataFrame) -> None:
@@ -64,8 +65,8 @@ def _loss_view(job: TrainingJob, records: pd.DataFrame) -> None:
     st.plotly_chart(figure, key="loss_chart", config=PLOTLY_CONFIG)
 
 
-def _updates_view(job: TrainingJob, records: pd.DataFrame) -> None:
-    layers = layer_names(records)
+def _updates_view(job: TrainingJob) -> None:
+    layers = layer_names(job.log.frame(["grad_norm"]))
     if not layers:
         every = job.config.train.stats_every
         st.info(
@@ -81,7 +82,9 @@ def _updates_view(job: TrainingJob, records: pd.DataFrame) -> None:
     default = [name for name in layers if name.endswith("weight")] or layers
     chosen = layers_col.multiselect("Layers", layers, default=default, key=UPDATES_LAYERS)
     st.caption(_UPDATES_HELP[metric])
-    st.plotly_chart(layer_chart(records, job.config.labels, chosen, metric), key="updates_chart", config=PLOTLY_CONFIG)
+    wanted = [metric, "effective_lr_p10", "effective_lr_p90"] if metric == "effective_lr" else [metric]
+    figure = layer_chart(job.log.frame(wanted), job.config.labels, chosen, metric)
+    st.plotly_chart(figure, key="updates_chart", config=PLOTLY_CONFIG)
 
 
 _UPDATES_HELP = {
