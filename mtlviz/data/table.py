@@ -298,6 +298,12 @@ def _standardised(
     return standard, mean * scale, std * scale
 
 
+def _mean(values: np.ndarray) -> float:
+    """The mean of finite values, without overflow: their sum can pass the float64 limit."""
+    scale = float(np.max(np.abs(values)))
+    return float((values / scale).mean() * scale) if scale > 0 else 0.0
+
+
 def _sample(series: pd.Series) -> str:
     values = series.dropna()
     return str(values.iloc[0]) if len(values) else ""
@@ -404,7 +410,7 @@ def preview(table: Table, targets: list[str], types: dict[str, str] | None = Non
                 encoded[name] = (labels == counts.index[0]).astype(float).reindex(frame.index)
         else:
             finite = values[np.isfinite(values)]
-            detail = f"{finite.min():.4g} to {finite.max():.4g} (mean {finite.mean():.4g})" if len(finite) else "—"
+            detail = f"{finite.min():.4g} to {finite.max():.4g} (mean {_mean(finite):.4g})" if len(finite) else "—"
             encoded[name] = pd.Series(np.where(bad, np.nan, values), index=frame.index)
         summary.append({"task": name, "type": kind, "classes or range": detail, "missing": info.missing})
     correlation = pd.DataFrame(encoded).corr() if len(encoded) >= 2 else None

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mtlviz.config import ModelConfig, TaskSpec
-from mtlviz.models.layers import StackedLinear
+from mtlviz.models.layers import StackedHeads
 
 
 class MultiTaskModel(nn.Module):
@@ -30,8 +30,8 @@ class MultiTaskModel(nn.Module):
 
 def build_heads(
     num_copies: int, in_features: int, tasks: tuple[TaskSpec, ...], generator: torch.Generator
-) -> nn.ModuleList:
-    return nn.ModuleList(StackedLinear((num_copies,), in_features, t.output_dim, generator) for t in tasks)
+) -> StackedHeads:
+    return StackedHeads(num_copies, in_features, [t.output_dim for t in tasks], generator)
 
 
 def hidden_sizes(config: ModelConfig, input_dim: int) -> list[int]:

@@ -29,4 +29,4 @@ class HardSharing(MultiTaskModel):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         h = self.trunk(x) if len(self.trunk) else x  # (K, B, hidden), or x for a linear model
-        return [head(h) for head in self.heads]
+        return self.heads(h)

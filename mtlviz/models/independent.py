@@ -27,6 +27,5 @@ class Independent(MultiTaskModel):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if not len(self.towers):  # depth 0: each head is a linear model of x
-            return [head(x) for head in self.heads]
-        z = self.towers(x)  # (K, T, B, hidden)
-        return [head(z[:, t]) for t, head in enumerate(self.heads)]
+            return self.heads(x)
+        return self.heads.forward_per_task(self.towers(x))  # towers: (K, T, B, hidden)

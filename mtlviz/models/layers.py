@@ -52,3 +52,38 @@ class StackedMLP(nn.ModuleList):
         for layer in self:
             x = self.activation(layer(x))
         return x
+
+
+class StackedHeads(nn.ModuleList):
+    """One linear head per task, all run as a single batched matmul.
+
+    Each task keeps its own StackedLinear (parameters heads.<t>.weight, .bias),
+    but the forward pass concatenates them: on a CPU, T narrow matmuls (a
+    regression head is 1 wide) cost several times one matmul of all of them.
+    """
+
+    def __init__(self, num_copies: int, in_features: int, out_features: list[int], generator: torch.Generator):
+        super().__init__(StackedLinear((num_copies,), in_features, size, generator) for size in out_features)
+        self.sizes = list(out_features)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):  # ModuleList would call this class's constructor
+            return nn.ModuleList(list(self)[index])
+        return super().__getitem__(index)
+
+    def forward(self, h: torch.Tensor) -> list[torch.Tensor]:
+        """h: (B, in) or (K, B, in), the same input for every task. Returns T tensors (K, B, out_t)."""
+        weight = torch.cat([head.weight for head in self], -1)  # (K, in, sum out)
+        bias = torch.cat([head.bias for head in self], -1)  # (K, 1, sum out)
+        x = h.expand(weight.shape[0], *h.shape) if h.dim() == 2 else h
+        return list(torch.baddbmm(bias, x, weight).split(self.sizes, -1))
+
+    def forward_per_task(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """z: (K, T, B, in), task t's own input in z[:, t]. Returns T tensors (K, B, out_t)."""
+        k, t, b, _ = z.shape
+        widest = max(self.sizes)
+        # Pad every head to the widest so all T fit one batched matmul over K * T.
+        weight = torch.stack([F.pad(head.weight, (0, widest - size)) for head, size in zip(self, self.sizes)], 1)
+        bias = torch.stack([F.pad(head.bias, (0, widest - size)) for head, size in zip(self, self.sizes)], 1)
+        out = torch.baddbmm(bias.flatten(0, 1), z.flatten(0, 1), weight.flatten(0, 1)).view(k, t, b, widest)
+        return [out[:, i, :, :size] for i, size in enumerate(self.sizes)]
