@@ -16,7 +16,7 @@ from mtlviz.charts.updates import LAYER_METRICS, layer_chart, layer_names
 from mtlviz.engine.records import GRAD_COSINE, TASK_GRAD_NORM, TRAIN_LOSS, VAL_LOSS
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
 from mtlviz.summary import summary_table
-from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT, UPDATES_LAYERS, UPDATES_METRIC, VIEW
+from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT, PAUSE, UPDATES_LAYERS, UPDATES_METRIC, VIEW
 
 REFRESH_SECONDS = 0.5
 SPLIT_LABELS = {"train": "Train", "validation": "Validation", "both": "Both"}
@@ -135,6 +135,8 @@ def _status(job: TrainingJob) -> None:
     if job.device:
         text += f" · {job.device}"
     st.progress(min(progress.fraction, 1.0), text=text)
+    if job.status == RUNNING and st.session_state.get(PAUSE):
+        st.caption("Live updates paused: the charts show the run as it was when you paused.")
     if job.status == FAILED:
         st.error(f"Training failed: {job.error}")
     elif job.status == STOPPED:

@@ -10,7 +10,7 @@ from mtlviz.jobs import JobRegistry
 from mtlviz.ui.data_panel import data_panel
 from mtlviz.ui.live import live_panel, summary_panel
 from mtlviz.ui.sidebar import experiment_sidebar
-from mtlviz.ui.state import JOB_ID, START, STOP, session_jobs
+from mtlviz.ui.state import JOB_ID, PAUSE, START, STOP, session_jobs
 
 
 def main() -> None:
@@ -57,7 +57,14 @@ def main() -> None:
     if job is None:
         st.info("Choose tasks, a sharing strategy and optimizer configurations in the sidebar, then press **Start**.")
         return
-    live_panel(job, live=running)
+    paused = False
+    if running:
+        paused = st.toggle(
+            "Pause live updates",
+            key=PAUSE,
+            help="Training goes on; the charts stop refreshing so you can zoom and pan without them snapping back.",
+        )
+    live_panel(job, live=running and not paused)
     if not running:
         summary_panel(job)
 

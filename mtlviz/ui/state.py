@@ -16,6 +16,7 @@ CHART_SPLIT = "chart_split"
 CHART_LOG = "chart_log"
 CHART_SMOOTHING = "chart_smoothing"
 VIEW = "view"
+PAUSE = "pause_live"
 UPDATES_METRIC = "updates_metric"
 UPDATES_LAYERS = "updates_layers"
 

@@ -32,7 +32,8 @@ SPECIAL_CELLS = [
 def read_or_refuse(data: bytes, filename: str) -> Table | None:
     try:
         table = read_table(data, filename)
-    except DataError:
+    except DataError as e:
+        event("reader: " + " ".join(str(e).split(" ")[1:4]))
         return None
     assert isinstance(table.frame, pd.DataFrame) and len(table.frame) > 0
     assert all(isinstance(name, str) and name == name.strip() and name for name in table.frame.columns)
@@ -48,16 +49,14 @@ def test_arbitrary_bytes_are_read_or_refused(prefix, data, filename):
     read_or_refuse(prefix + data, filename)
 
 
-def cells(kind: str) -> st.SearchStrategy[str]:
-    plain = {
-        "int": st.integers(-3, 3).map(str),
-        "float": st.floats(allow_nan=True, allow_infinity=True).map(repr),
-        "text": st.sampled_from(["a", "b", "c", "café", " d "]),
-        "bool": st.sampled_from(["True", "False"]),
-        "any": st.text(max_size=6),
-    }[kind]
-    special = st.one_of(st.sampled_from(SPECIAL_CELLS), st.text(max_size=4))
-    return st.integers(0, 11).flatmap(lambda k: special if k == 0 else plain)
+NAMES = ["a", "b", "y", "z", "<b>x</b>", "w w", "é"]
+PLAIN = {
+    "int": st.sampled_from(["-1", "0", "1", "2", "3"]),
+    "float": st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    "text": st.sampled_from(["a", "b", "c", "café", " d "]),
+    "bool": st.sampled_from(["True", "False"]),
+    "any": st.text(max_size=6),
+}
 
 
 def quote(cell: str) -> str:
@@ -66,25 +65,30 @@ def quote(cell: str) -> str:
 
 @st.composite
 def csv_files(draw: st.DrawFn) -> bytes:
-    columns = draw(st.integers(1, 5))
-    rows = draw(st.integers(0, 45))
-    names = draw(
-        st.lists(st.one_of(st.sampled_from(["a", "b", "y", "z", " a", "<b>x</b>", ""]), st.text(max_size=5)),
-            min_size=columns, max_size=columns)
-    )  # fmt: skip
-    kinds = draw(st.lists(st.sampled_from(["int", "float", "text", "bool", "any"]), min_size=columns, max_size=columns))
+    """Mostly well-formed CSV (so that many reach the task set), with a few odd cells, names and rows."""
+    columns = draw(st.integers(2, 5))
+    rows = draw(st.one_of(st.integers(0, 3), st.integers(20, 45)))
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=columns, max_size=columns, unique=True))
+    for i, name in draw(st.lists(st.tuples(st.integers(0, columns - 1), st.text(max_size=4)), max_size=1)):
+        names[i] = name  # possibly blank or a duplicate
+    table = [names]
+    for kind in draw(st.lists(st.sampled_from(sorted(PLAIN)), min_size=columns, max_size=columns)):
+        column = draw(st.lists(PLAIN[kind], min_size=rows, max_size=rows))
+        odd = st.tuples(st.integers(0, max(rows - 1, 0)), st.one_of(st.sampled_from(SPECIAL_CELLS), st.text(max_size=4)))
+        for row, cell in draw(st.lists(odd, max_size=draw(st.sampled_from([0, 0, 0, 1, 3])))) if rows else []:
+            column[row] = cell
+        table.append(column)
     delimiter = draw(st.sampled_from([",", ";", "\t", "|"]))
-    well_formed = draw(st.booleans())  # quote every cell that needs it, or write cells as they come
+    well_formed = draw(st.integers(0, 4)) > 0  # else cells go in unquoted, delimiters and newlines included
 
     def field(cell: str) -> str:
         needs = any(ch in cell for ch in (delimiter, '"', "\n", "\r")) or cell != cell.strip()
-        return quote(cell) if (needs and well_formed) or draw(st.integers(0, 15)) == 0 else cell
+        return quote(cell) if needs and well_formed else cell
 
     lines = [delimiter.join(field(name) for name in names)]
-    for _ in range(rows):
-        lines.append(delimiter.join(field(draw(cells(kind))) for kind in kinds))
-        if draw(st.integers(0, 30)) == 0:
-            lines.append("")  # a blank line
+    lines += [delimiter.join(field(column[r]) for column in table[1:]) for r in range(rows)]
+    for position in draw(st.lists(st.integers(0, len(lines)), max_size=2)):
+        lines.insert(position, "")  # blank lines
     text = draw(st.sampled_from(["\n", "\r\n"])).join(lines) + draw(st.sampled_from(["\n", ""]))
     encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "latin-1", "cp1252"]))
     try:
@@ -122,8 +126,8 @@ def test_any_csv_becomes_a_valid_taskset_or_a_data_error(data, choice):
     names = [c for c in columns if len(c) <= 40]  # a task name's limit (config)
     if not names:
         return
-    targets = choice.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
-    types = choice.draw(st.lists(st.sampled_from(["auto", "regression", "classification"]), min_size=len(targets),
+    targets = choice.draw(st.lists(st.sampled_from(names), min_size=1, max_size=min(3, len(columns) - 1) or 1, unique=True))
+    types = choice.draw(st.lists(st.sampled_from(["auto", "auto", "auto", "regression", "classification"]), min_size=len(targets),
                                  max_size=len(targets)))  # fmt: skip
     rest = [c for c in columns if c not in targets]
     features = choice.draw(st.one_of(st.just([]), st.lists(st.sampled_from(rest), unique=True) if rest else st.just([])))
@@ -132,7 +136,7 @@ def test_any_csv_becomes_a_valid_taskset_or_a_data_error(data, choice):
         targets=tuple(TaskSpec(name, kind) for name, kind in zip(targets, types)),
         features=tuple(features),
         missing=choice.draw(st.sampled_from(["drop", "impute"])),
-        val_fraction=choice.draw(st.sampled_from([0.05, 0.2, 0.5, 0.9])),
+        val_fraction=choice.draw(st.sampled_from([0.2, 0.2, 0.05, 0.5, 0.9])),
         max_categories=choice.draw(st.integers(2, 4)),
     )
     shown = preview(table, targets, dict(zip(targets, types)))
