@@ -14,6 +14,7 @@ from mtlviz.charts import loss_curves
 from mtlviz.charts.conflict import NO_SHARED, conflict_reading, cosine_chart, cosine_heatmaps, task_grad_norm_chart
 from mtlviz.charts.updates import LAYER_METRICS, layer_chart, layer_names
 from mtlviz.engine.records import GRAD_COSINE, TASK_GRAD_NORM, TRAIN_LOSS, VAL_LOSS
+from mtlviz.export import parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
 from mtlviz.summary import summary_table
 from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT, PAUSE, UPDATES_LAYERS, UPDATES_METRIC, VIEW
@@ -169,6 +170,39 @@ def summary_panel(job: TrainingJob) -> None:
         hide_index=True,
         column_order=["task", "run", "at step", "val loss", "metric", "accuracy / R²", "RMSE (units)", "status"],
         key="summary_table",
+    )
+    _downloads(job)
+
+
+def _downloads(job: TrainingJob) -> None:
+    records = job.log.frame()
+    csv_col, parquet_col, config_col = st.columns(3)
+    csv_col.download_button(
+        "Metrics (CSV)",
+        safe_csv(records),
+        "metrics.csv",
+        "text/csv",
+        key="download_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    parquet_col.download_button(
+        "Metrics (Parquet)",
+        parquet_bytes(records),
+        "metrics.parquet",
+        "application/octet-stream",
+        key="download_parquet",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    config_col.download_button(
+        "Config (JSON, for the CLI)",
+        job.config.to_json(),
+        "config.json",
+        "application/json",
+        key="download_config",
+        on_click="ignore",
+        icon=":material/download:",
     )
 
 
