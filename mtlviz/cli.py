@@ -79,13 +79,15 @@ def _run(config_path: Path, out: Path, quiet: bool) -> int:
             "device": str(engine.device),
             "seconds": round(time.perf_counter() - start, 3),
             "best": best_per_task(summary),
-            "diverged": engine.diverged,
+            "diverged": {
+                label: {"step": step, "loss": engine.diverged_loss[label]} for label, step in engine.diverged.items()
+            },
             "final": json.loads(summary.to_json(orient="records")),
         },
     )
     print(format_summary(summary))
     for label, step in engine.diverged.items():
-        print(f"{label} diverged at step {step}")
+        print(f"{label} diverged at step {step} (loss = {engine.diverged_loss[label]:.3g})")
     print(f"wrote {out / 'config.json'} and {out / 'metrics.parquet'}")
     return 0
 

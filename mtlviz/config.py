@@ -375,6 +375,9 @@ class TrainConfig:
     # Per-task gradients on the shared parameters every N steps (0 = off); they cost
     # one backward pass per task instead of one in total.
     conflict_every: int = 10
+    # A configuration diverged when its loss is non-finite or exceeds this many
+    # times its first loss on some task (Adam at a huge lr explodes but stays finite).
+    divergence_factor: float = 1e4
 
     def __post_init__(self) -> None:
         _set(self, "steps", _int("train.steps", self.steps, *LIMITS["steps"]))
@@ -384,6 +387,7 @@ class TrainConfig:
         _choice("train.device", self.device, DEVICES)
         _set(self, "stats_every", _int("train.stats_every", self.stats_every, 0, LIMITS["steps"][1]))
         _set(self, "conflict_every", _int("train.conflict_every", self.conflict_every, 0, LIMITS["steps"][1]))
+        _set(self, "divergence_factor", _float("train.divergence_factor", self.divergence_factor, 2.0, 1e30))
 
 
 # ------------------------------------------------------------------------ experiment

@@ -97,6 +97,7 @@ class TrainingJob:
         self.status = QUEUED
         self.error = ""
         self.diverged: dict[str, int] = {}
+        self.diverged_loss: dict[str, float] = {}
         self.device = ""
         self.has_shared_parameters: bool | None = None  # known once the model is built
         self._slots = slots
@@ -158,6 +159,7 @@ class TrainingJob:
             for chunk in engine.run(self._stop):
                 self.log.append(chunk)
                 self.diverged = dict(engine.diverged)
+                self.diverged_loss = dict(engine.diverged_loss)
             self.status = STOPPED if self._stop.is_set() else FINISHED
         except MtlvizError as exc:
             self.error = str(exc)

@@ -107,7 +107,9 @@ class Engine:
         self.sampler = BatchSampler(self.taskset.x_train.shape[0], config.train.batch_size, seed + 1, self.device)
         self.step = 0
         self.active = [True] * self.num_copies
-        self.diverged: dict[str, int] = {}  # label -> step of the first non-finite loss
+        self.diverged: dict[str, int] = {}  # label -> step at which it diverged
+        self.diverged_loss: dict[str, float] = {}  # label -> the loss that gave it away
+        self._first_loss: np.ndarray | None = None  # (K, T) losses of step 1
 
     # ------------------------------------------------------------------ batches
 
@@ -251,12 +253,26 @@ class Engine:
         return pd.concat(frames, ignore_index=True) if frames else self.schema.empty()
 
     def _check_divergence(self, values: np.ndarray, steps: np.ndarray) -> None:
-        """Stop a configuration whose loss became non-finite; the others keep training."""
-        bad = ~np.isfinite(values).all(axis=2)  # (S, K)
+        """Stop a configuration whose loss became non-finite or exploded; the others keep training.
+
+        values: (S, K, T) train losses. Exploded means above divergence_factor times
+        the configuration's first loss on that task.
+        """
+        if self._first_loss is None:
+            self._first_loss = np.abs(values[0])
+        limit = self.config.train.divergence_factor * np.maximum(self._first_loss, 1e-12)  # (K, T)
+        with np.errstate(invalid="ignore"):
+            bad_cells = ~np.isfinite(values) | (values > limit)  # (S, K, T)
+        bad = bad_cells.any(axis=2)  # (S, K)
         for k, label in enumerate(self.labels):
             if self.active[k] and bad[:, k].any():
+                first = int(bad[:, k].argmax())
                 self.active[k] = False
-                self.diverged[label] = int(steps[bad[:, k].argmax()])
+                self.diverged[label] = int(steps[first])
+                row = values[first, k]
+                self.diverged_loss[label] = float(
+                    row[~np.isfinite(row)][0] if not np.isfinite(row).all() else row.max()
+                )
 
     def _mask_diverged(self, values: np.ndarray, steps: np.ndarray) -> np.ndarray:  # values: (S, K, ...)
         """NaN out (and so drop) every value a configuration produced from its divergence on."""
@@ -265,7 +281,7 @@ class Engine:
         values = values.copy()
         for k, label in enumerate(self.labels):
             if label in self.diverged:
-                values[steps >= self.diverged[label], k] = np.nan
+                values[steps > self.diverged[label], k] = np.nan
         return values
 
 

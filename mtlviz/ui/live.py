@@ -143,7 +143,8 @@ def _status(job: TrainingJob) -> None:
     elif job.status == STOPPED:
         st.warning(f"Stopped at step {progress.step:,}.")
     for label, step in job.diverged.items():
-        st.warning(f"{label} diverged at step {step:,} (non-finite loss); the other configurations kept training.")
+        loss = job.diverged_loss.get(label, float("nan"))
+        st.warning(f"{label} diverged at step {step:,} (loss = {loss:.3g}); the other configurations kept training.")
 
 
 def summary_panel(job: TrainingJob) -> None:

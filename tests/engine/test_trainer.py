@@ -93,7 +93,7 @@ def test_non_finite_loss_marks_the_configuration_diverged() -> None:
     engine, records = run(config)
     assert "huge" in engine.diverged and "ok" not in engine.diverged
     step = engine.diverged["huge"]
-    assert records.loc[records["run"] == "huge", "step"].max() < step
+    assert records.loc[records["run"] == "huge", "step"].max() <= step  # nothing after it
     assert np.isfinite(records["value"]).all()
     assert engine.step == 80  # the healthy configuration trained to the end
 
@@ -111,3 +111,21 @@ def test_cuda_request_without_cuda_is_a_clear_error() -> None:
     with pytest.raises(TrainingError, match="no CUDA device"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_an_exploding_but_finite_loss_is_divergence_too() -> None:
+    """Adam at a huge lr keeps its loss finite while it explodes."""
+    config = small(steps=60)
+    config = ExperimentConfig(
+        tasks=config.tasks,
+        optimizers=(OptimizerConfig("sgd", 0.05, "ok"), OptimizerConfig("adam", 1000.0, "adam 1000")),
+        train=TrainConfig(steps=60, eval_every=20, divergence_factor=100.0),
+    )
+    engine, records = run(config)
+    assert set(engine.diverged) == {"adam 1000"}
+    step, loss = engine.diverged["adam 1000"], engine.diverged_loss["adam 1000"]
+    first = records[(records["run"] == "adam 1000") & (records["metric"] == "train_loss") & (records["step"] == 1)]
+    assert np.isfinite(loss) and loss > 100 * first["value"].min()
+    trained = records[(records["run"] == "adam 1000") & (records["metric"] == "train_loss")]
+    assert trained["step"].max() == step  # the explosion itself is kept on the chart, nothing after it
+    assert records.loc[records["run"] == "ok", "step"].max() == 60
