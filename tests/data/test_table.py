@@ -227,9 +227,7 @@ def test_infinite_value_names_column_and_line(value, role):
     column[17] = value
     table = csv_table({"x": IDS, "v": column})
     message = build_error(table, "v" if role == "target" else "x")
-    assert message == (
-        f"{role} column 'v' holds an infinite value ({value!r} on line 19); expected finite numbers"
-    )
+    assert message == (f"{role} column 'v' holds an infinite value ({value!r} on line 19); expected finite numbers")
 
 
 def test_constant_regression_target():
@@ -527,7 +525,11 @@ def test_preview_has_head_task_summary_and_target_correlation():
     shown = preview(table, ["species", "sex", "body_mass_g"], rows=5)
     pd.testing.assert_frame_equal(shown.head, table.frame.head(5))
     summary = shown.tasks.set_index("task")
-    assert summary["type"].to_dict() == {"species": "classification", "sex": "classification", "body_mass_g": "regression"}
+    assert summary["type"].to_dict() == {
+        "species": "classification",
+        "sex": "classification",
+        "body_mass_g": "regression",
+    }
     assert summary.loc["species", "classes or range"] == "3 classes: Adelie (152), Gentoo (124), Chinstrap (68)"
     assert summary.loc["body_mass_g", "classes or range"].startswith("2700 to 6300 (mean ")
     assert summary["missing"].to_dict() == {"species": 0, "sex": 11, "body_mass_g": 2}

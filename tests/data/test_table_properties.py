@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 import torch
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mtlviz.config import TableTasks, TaskSpec
@@ -32,8 +32,7 @@ SPECIAL_CELLS = [
 def read_or_refuse(data: bytes, filename: str) -> Table | None:
     try:
         table = read_table(data, filename)
-    except DataError as e:
-        event("reader: " + " ".join(str(e).split(" ")[1:4]))
+    except DataError:
         return None
     assert isinstance(table.frame, pd.DataFrame) and len(table.frame) > 0
     assert all(isinstance(name, str) and name == name.strip() and name for name in table.frame.columns)
@@ -67,14 +66,16 @@ def quote(cell: str) -> str:
 def csv_files(draw: st.DrawFn) -> bytes:
     """Mostly well-formed CSV (so that many reach the task set), with a few odd cells, names and rows."""
     columns = draw(st.integers(2, 5))
-    rows = draw(st.one_of(st.integers(0, 3), st.integers(20, 45)))
+    rows = draw(st.one_of(st.integers(0, 2), st.integers(26, 45), st.integers(26, 45)))
     names = draw(st.lists(st.sampled_from(NAMES), min_size=columns, max_size=columns, unique=True))
     for i, name in draw(st.lists(st.tuples(st.integers(0, columns - 1), st.text(max_size=4)), max_size=1)):
         names[i] = name  # possibly blank or a duplicate
     table = [names]
     for kind in draw(st.lists(st.sampled_from(sorted(PLAIN)), min_size=columns, max_size=columns)):
         column = draw(st.lists(PLAIN[kind], min_size=rows, max_size=rows))
-        odd = st.tuples(st.integers(0, max(rows - 1, 0)), st.one_of(st.sampled_from(SPECIAL_CELLS), st.text(max_size=4)))
+        odd = st.tuples(
+            st.integers(0, max(rows - 1, 0)), st.one_of(st.sampled_from(SPECIAL_CELLS), st.text(max_size=4))
+        )
         for row, cell in draw(st.lists(odd, max_size=draw(st.sampled_from([0, 0, 0, 1, 3])))) if rows else []:
             column[row] = cell
         table.append(column)
@@ -120,33 +121,31 @@ def assert_valid(taskset: TaskSet, spec: TableTasks, rows_used: int) -> None:
 def test_any_csv_becomes_a_valid_taskset_or_a_data_error(data, choice):
     table = read_or_refuse(data, "t.csv")
     if table is None:
-        event("refused by reader")
         return
     columns = list(table.frame.columns)
     names = [c for c in columns if len(c) <= 40]  # a task name's limit (config)
     if not names:
         return
-    targets = choice.draw(st.lists(st.sampled_from(names), min_size=1, max_size=min(3, len(columns) - 1) or 1, unique=True))
-    types = choice.draw(st.lists(st.sampled_from(["auto", "auto", "auto", "regression", "classification"]), min_size=len(targets),
-                                 max_size=len(targets)))  # fmt: skip
+    most = max(1, min(3, len(columns) - 1))  # usually leave a feature
+    targets = choice.draw(st.lists(st.sampled_from(names), min_size=1, max_size=most, unique=True))
+    kind = st.sampled_from(["auto", "auto", "auto", "regression", "classification"])
+    types = [choice.draw(kind) for _ in targets]
     rest = [c for c in columns if c not in targets]
-    features = choice.draw(st.one_of(st.just([]), st.lists(st.sampled_from(rest), unique=True) if rest else st.just([])))
+    features = choice.draw(st.lists(st.sampled_from(rest), unique=True)) if rest else []  # [] = all the rest
     spec = TableTasks(
         path="t.csv",
         targets=tuple(TaskSpec(name, kind) for name, kind in zip(targets, types)),
         features=tuple(features),
         missing=choice.draw(st.sampled_from(["drop", "impute"])),
-        val_fraction=choice.draw(st.sampled_from([0.2, 0.2, 0.05, 0.5, 0.9])),
+        val_fraction=choice.draw(st.sampled_from([0.2] * 6 + [0.5, 0.9])),
         max_categories=choice.draw(st.integers(2, 4)),
     )
     shown = preview(table, targets, dict(zip(targets, types)))
     assert len(shown.tasks) == len(targets)
     try:
         taskset, report = build_table_taskset(table, spec, seed=choice.draw(st.integers(0, 3)))
-    except DataError as e:
-        event("build error " + str(e).split(" ")[0] + " " + str(e).split(" ")[-1][:20])
+    except DataError:
         return
-    event("built")
     assert_valid(taskset, spec, report.rows_used)
     assert report.rows_used + report.rows_dropped == report.rows_read == len(table.frame)
     for task in taskset.tasks:
@@ -181,7 +180,9 @@ def test_any_parquet_becomes_a_valid_taskset_or_a_data_error(data, choice):
     columns = list(table.frame.columns)
     target = choice.draw(st.sampled_from(columns))
     kind = choice.draw(st.sampled_from(["auto", "regression", "classification"]))
-    spec = TableTasks(path="t.parquet", targets=(TaskSpec(target, kind),), missing=choice.draw(st.sampled_from(["drop", "impute"])))
+    spec = TableTasks(
+        path="t.parquet", targets=(TaskSpec(target, kind),), missing=choice.draw(st.sampled_from(["drop", "impute"]))
+    )
     preview(table, [target], {target: kind})
     try:
         taskset, report = build_table_taskset(table, spec, seed=0)
