@@ -156,7 +156,7 @@ def test_a_diverged_run_gets_a_marker_at_its_divergence_step():
     markers = [t for t in fig.data if t.mode == "markers+text"]
     assert len(markers) == 2  # one per task panel
     for marker in markers:
-        assert list(marker.text) == ["diverged at step 137"]
+        assert list(marker.text)[0].startswith("Adam diverged at step 137 (loss ")
         assert list(marker.x) == [137]
         assert marker.marker.symbol == "x"
         assert "Adam" in marker.hovertemplate
@@ -218,3 +218,19 @@ def test_ema_with_no_smoothing_returns_the_values():
     values = np.array([3.0, 1.0, 2.0])
     assert ema(values, 0) is values
     assert len(ema(np.array([]), 0.5)) == 0
+
+
+def test_an_off_scale_divergence_keeps_the_healthy_curves_readable():
+    """A loss of 1e25 must not squash the other curves: the axis follows the healthy
+    runs and the marker sits at the top edge, its text carrying the real loss."""
+    records = make_records()
+    adam = records[(records["run"] == "Adam") & (records["metric"] == "train_loss") & (records["task"] == TASKS[0])]
+    exploded = adam.index[-1]
+    records.loc[exploded, "value"] = 1e25
+    step = int(records.loc[exploded, "step"])
+    healthy = records[(records["run"] != "Adam") & records["metric"].isin(["train_loss", "val_loss"])]
+    fig = loss_curves(records, RUNS, TASKS[:2], diverged={"Adam": step})
+    low, high = fig.layout.yaxis.range
+    assert high < 2 + np.log10(healthy["value"].max())  # log10 units, not 25
+    marker = next(t for t in fig.data if t.mode == "markers+text" and "1e+25" in t.text[0])
+    assert float(marker.y[0]) <= 10**high
