@@ -26,13 +26,8 @@ SHARED = "shared"  # the layer value of gradient-conflict rows: all shared param
 PAIR_SEPARATOR = " ↔ "
 
 
-# Every metric the engine records, in a fixed order (the metric column's categories).
-METRICS = (
-    TRAIN_LOSS,
-    VAL_LOSS,
-    VAL_ACCURACY,
-    VAL_R2,
-    VAL_RMSE,
+# Per configuration and layer (see mtlviz/engine/statistics.py for their meaning).
+LAYER_METRICS = (
     "grad_norm",
     "update_norm",
     "param_norm",
@@ -41,6 +36,15 @@ METRICS = (
     "effective_lr_p10",
     "effective_lr_p90",
     "weight_decay_norm",
+)
+# Every metric the engine records, in a fixed order (the metric column's categories).
+METRICS = (
+    TRAIN_LOSS,
+    VAL_LOSS,
+    VAL_ACCURACY,
+    VAL_R2,
+    VAL_RMSE,
+    *LAYER_METRICS,
     TASK_GRAD_NORM,
     GRAD_COSINE,
     CONFLICT_SHARE,

@@ -24,17 +24,8 @@ import math
 import torch
 
 from mtlviz.config import OptimizerConfig
+from mtlviz.engine.records import LAYER_METRICS
 
-LAYER_METRICS = (
-    "grad_norm",
-    "update_norm",
-    "param_norm",
-    "update_ratio",
-    "effective_lr",
-    "effective_lr_p10",
-    "effective_lr_p90",
-    "weight_decay_norm",
-)
 QUANTILES = (0.1, 0.5, 0.9)
 
 
