@@ -9,6 +9,7 @@ at once; the rest wait in a first-come queue and report their position.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -68,8 +69,20 @@ class JobSlots:
             return len(self._running)
 
 
+def _capacity() -> int:
+    """Concurrent training jobs per server: MTLVIZ_MAX_JOBS, default 4."""
+    raw = os.environ.get("MTLVIZ_MAX_JOBS", "4")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"MTLVIZ_MAX_JOBS must be a positive integer, found {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"MTLVIZ_MAX_JOBS must be a positive integer, found {raw!r}")
+    return value
+
+
 # Shared by every session of the server: the cap is on the machine, not on a user.
-SLOTS = JobSlots(capacity=4)
+SLOTS = JobSlots(capacity=_capacity())
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,14 @@ class TrainingJob:
             self.status = FAILED
         except torch.OutOfMemoryError:
             self.error = "out of memory: try a smaller batch size, width or number of configurations"
+            self.status = FAILED
+        except RuntimeError as exc:
+            if "CUDA" not in str(exc) and "cuda" not in str(exc):
+                log.exception("training job %s failed", self.id)
+                self.error = f"{type(exc).__name__}: {exc}"
+            else:  # a device fault fails this job only; other jobs and the server go on
+                log.exception("training job %s hit a device error", self.id)
+                self.error = f"GPU error: {exc}. Try device 'cpu', or a smaller batch or model."
             self.status = FAILED
         except Exception as exc:  # the job fails alone; the server keeps serving
             log.exception("training job %s failed", self.id)

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 from mtlviz import jobs
 from mtlviz.config import ExperimentConfig, OptimizerConfig, TrainConfig
@@ -100,3 +101,38 @@ def test_registry_stop_all_leaves_no_training_thread() -> None:
     assert registry.active() == []
     assert not any(t.name.startswith("mtlviz-job-") and t.is_alive() for t in threading.enumerate())
     assert registry.get(a.id) is a and registry.get("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB"), "smaller batch size"),
+        (RuntimeError("CUDA error: an illegal memory access was encountered"), "Try device 'cpu'"),
+    ],
+)
+def test_device_faults_fail_only_that_job_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, expected: str
+) -> None:
+    slots = JobSlots(2)
+
+    class Faulty:
+        def __init__(self, *args):
+            raise error
+
+    healthy = TrainingJob(config(300), slots).start()
+    wait_for(lambda: healthy.progress().step > 0)  # its engine exists before the patch
+    monkeypatch.setattr(jobs, "Engine", Faulty)
+    broken = TrainingJob(config(30), slots).start()
+    broken.join(30)
+    healthy.join(30)
+    assert broken.status == FAILED and expected in broken.error
+    assert healthy.status == FINISHED
+    assert slots.running == 0
+
+
+def test_the_job_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTLVIZ_MAX_JOBS", "7")
+    assert jobs._capacity() == 7
+    monkeypatch.setenv("MTLVIZ_MAX_JOBS", "zero")
+    with pytest.raises(ValueError, match="MTLVIZ_MAX_JOBS must be a positive integer, found 'zero'"):
+        jobs._capacity()
