@@ -74,9 +74,13 @@ def chromium_executable() -> str:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of `streamlit run app.py` on a free localhost port, stopped after the session."""
+    yield from serve(tmp_path_factory.mktemp("streamlit") / "server.log")
+
+
+def serve(log_path: Path, env: dict[str, str] | None = None, *options: str) -> Iterator[str]:
+    """Run the app on a free port (extra streamlit `options`, extra `env`); yield its URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     command = [
         sys.executable,
         "-m",
@@ -93,8 +97,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "false",
         "--server.fileWatcherType",
         "none",
+        *options,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
