@@ -25,6 +25,7 @@ from mtlviz.errors import MtlvizError
 
 log = logging.getLogger(__name__)
 
+
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
 ENDED = (FINISHED, STOPPED, FAILED)
 
