@@ -11,7 +11,7 @@ from mtlviz.charts.figure import build_figure, empty_figure, panel_grid, set_axe
 from mtlviz.charts.lines import line_traces
 
 # metric -> (menu title, y-axis title)
-LAYER_METRICS = {
+LAYER_CHARTS = {
     "update_ratio": ("Update / weight ratio", "log10(update / weight)"),
     "grad_norm": ("Gradient norm", "‖gradient‖"),
     "effective_lr": ("Effective step size", "lr / (√v̂ + ε)"),
@@ -39,14 +39,14 @@ def layer_chart(
     effective step size as its median with a 10-90 percentile band; the other
     norms on a log axis.
     """
-    if metric not in LAYER_METRICS:
-        raise ValueError(f"metric must be one of {', '.join(LAYER_METRICS)}; found {metric!r}")
+    if metric not in LAYER_CHARTS:
+        raise ValueError(f"metric must be one of {', '.join(LAYER_CHARTS)}; found {metric!r}")
     data = records[records["metric"] == metric]
     if data.empty or not layers:
         return empty_figure("No update statistics yet (they are recorded every stats_every steps).")
     colors = run_colors(runs)
     layout, panels = panel_grid(
-        list(layers), cols=2 if len(layers) <= 4 else 3, row_height=260, y_title=LAYER_METRICS[metric][1]
+        list(layers), cols=2 if len(layers) <= 4 else 3, row_height=260, y_title=LAYER_CHARTS[metric][1]
     )
     band = None
     if metric == "effective_lr":
@@ -62,7 +62,7 @@ def layer_chart(
         set(),
         band=band,
         transform=transform,
-        label=LAYER_METRICS[metric][0],
+        label=LAYER_CHARTS[metric][0],
     )
     if metric != "update_ratio":
         set_axes(layout, "y", type="log", dtick=1)

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from mtlviz.charts.conflict import conflict_reading, cosine_chart, cosine_heatmaps, latest_cosines, task_grad_norm_chart
-from mtlviz.charts.updates import LAYER_METRICS, layer_chart, layer_names
+from mtlviz.charts.updates import LAYER_CHARTS, layer_chart, layer_names
 from mtlviz.config import ExperimentConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
 from mtlviz.engine import Engine
 
@@ -43,7 +43,7 @@ def validated(figure: go.Figure) -> go.Figure:
     return figure
 
 
-@pytest.mark.parametrize("metric", list(LAYER_METRICS))
+@pytest.mark.parametrize("metric", list(LAYER_CHARTS))
 def test_layer_chart_has_a_panel_per_layer_and_a_line_per_run(records: pd.DataFrame, metric: str) -> None:
     layers = layer_names(records)
     assert layers[:2] == ["trunk.0.weight", "trunk.0.bias"] and "heads.c.weight" in layers
