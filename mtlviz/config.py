@@ -28,6 +28,10 @@ LIMITS = {
     "batch_size": (1, 4096),
     "num_classes": (2, 100),
     "num_sines": (0, 50),
+    "seeds": (1, 10),
+    "lrs": (1, 10),  # learning rates one configuration may sweep
+    # Models trained side by side: configurations x learning rates x seeds.
+    "rows": (1, 64),
 }
 
 # Marks a field that only says where error messages point: never a JSON key.
@@ -310,7 +314,9 @@ class OptimizerConfig:
     """One optimizer configuration: a torch.optim class, its learning rate and options."""
 
     name: str
-    lr: float
+    # One learning rate, or several (a tuple, or in JSON a list or a log-range
+    # {"from": a, "to": b, "num": n}): a sweep, each lr trained as its own run.
+    lr: float | tuple[float, ...]
     label: str = ""  # shown in legends; derived from name and lr when empty
     options: dict[str, Any] = field(default_factory=dict)
     path: str = field(default="optimizers[0]", repr=False, compare=False, metadata=INTERNAL)
@@ -318,8 +324,7 @@ class OptimizerConfig:
     def __post_init__(self) -> None:
         p = self.path
         _choice(_join(p, "name"), self.name, tuple(OPTIMIZERS))
-        # lr up to 1e4: people type absurd values on purpose to watch divergence.
-        _set(self, "lr", _float(_join(p, "lr"), self.lr, 0.0, 1e4, low_open=True))
+        _set(self, "lr", _learning_rates(_join(p, "lr"), self.lr))
         spec = OPTIMIZERS[self.name]
         if not isinstance(self.options, dict):
             raise ConfigError(_join(p, "options"), f"expected an object, found {type(self.options).__name__}")
@@ -343,11 +348,53 @@ class OptimizerConfig:
         _set(self, "label", _text(_join(p, "label"), label, 40) if label else self.default_label())
 
     def default_label(self) -> str:
-        return f"{OPTIMIZERS[self.name].title} lr={self.lr:g}"
+        title = OPTIMIZERS[self.name].title
+        return title if self.is_sweep else f"{title} lr={self.lr:g}"
+
+    @property
+    def lrs(self) -> tuple[float, ...]:
+        """The learning rates this configuration trains with (one unless it is a sweep)."""
+        return self.lr if isinstance(self.lr, tuple) else (self.lr,)
+
+    @property
+    def is_sweep(self) -> bool:
+        return isinstance(self.lr, tuple)
 
     def option(self, key: str) -> Any:
         """The option's value, or PyTorch's default when it was not set."""
         return self.options.get(key, OPTIMIZERS[self.name].options[key].default)
+
+
+def _learning_rate(path: str, value: Any) -> float:
+    # Up to 1e4: people type absurd values on purpose to watch divergence.
+    return _float(path, value, 0.0, 1e4, low_open=True)
+
+
+def _learning_rates(path: str, value: Any) -> float | tuple[float, ...]:
+    """A number, or a sweep: a list of numbers or a log-range {"from", "to", "num"}."""
+    low, high = LIMITS["lrs"]
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"from", "to", "num"})
+        if unknown or not {"from", "to", "num"} <= set(value):
+            raise ConfigError(
+                path, f'expected a log-range {{"from": a, "to": b, "num": n}}, found keys {sorted(value)}'
+            )
+        start = _learning_rate(f"{path}.from", value["from"])
+        stop = _learning_rate(f"{path}.to", value["to"])
+        num = _int(f"{path}.num", value["num"], 2, high)
+        if stop <= start:
+            raise ConfigError(f"{path}.to", f"expected a value above from ({start:g}), found {stop:g}")
+        ratio = (stop / start) ** (1 / (num - 1))
+        # Rounded to 4 significant digits: legends read 0.001, not 0.0010000000000000002.
+        value = [float(f"{start * ratio**i:.4g}") for i in range(num)]
+    if isinstance(value, list | tuple):
+        if not low <= len(value) <= high:
+            raise ConfigError(path, f"expected {low} to {high} learning rates, found {len(value)}")
+        lrs = [_learning_rate(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        if len(set(lrs)) != len(lrs):
+            raise ConfigError(path, f"expected distinct learning rates, found {lrs}")
+        return tuple(sorted(lrs)) if len(lrs) > 1 else lrs[0]
+    return _learning_rate(path, value)
 
 
 def _option(path: str, spec: Any, value: Any) -> Any:
@@ -369,6 +416,9 @@ class TrainConfig:
     batch_size: int = 128
     eval_every: int = 25  # validation is a full pass over the held-out split
     seed: int = 0
+    # Seeds per configuration: seed + 0 .. seed + seeds - 1, each with its own data
+    # split, initial weights and batch order (shared by the configurations of that seed).
+    seeds: int = 1
     device: str = "auto"  # auto picks CUDA when it is available
     # Per-layer update statistics every N steps (0 = off); they cost a parameter copy.
     stats_every: int = 10
@@ -384,10 +434,15 @@ class TrainConfig:
         _set(self, "batch_size", _int("train.batch_size", self.batch_size, *LIMITS["batch_size"]))
         _set(self, "eval_every", _int("train.eval_every", self.eval_every, 1, LIMITS["steps"][1]))
         _set(self, "seed", _int("train.seed", self.seed, 0, 2**31 - 1))
+        _set(self, "seeds", _int("train.seeds", self.seeds, *LIMITS["seeds"]))
         _choice("train.device", self.device, DEVICES)
         _set(self, "stats_every", _int("train.stats_every", self.stats_every, 0, LIMITS["steps"][1]))
         _set(self, "conflict_every", _int("train.conflict_every", self.conflict_every, 0, LIMITS["steps"][1]))
         _set(self, "divergence_factor", _float("train.divergence_factor", self.divergence_factor, 2.0, 1e30))
+
+    @property
+    def seed_values(self) -> tuple[int, ...]:
+        return tuple(range(self.seed, self.seed + self.seeds))
 
 
 # ------------------------------------------------------------------------ experiment
@@ -403,6 +458,9 @@ class ExperimentConfig:
         OptimizerConfig("adamw", 1e-3, "AdamW", {"weight_decay": 0.01}),
     )
     train: TrainConfig = field(default_factory=TrainConfig)
+    # Per task, a validation loss to reach: the summary reports the step and the
+    # seconds at which each run first reached it ("time to target").
+    val_targets: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         opts = tuple(self.optimizers)
@@ -414,10 +472,37 @@ class ExperimentConfig:
             if label in labels[:i]:
                 raise ConfigError(f"optimizers[{i}].label", f"labels must be unique; {label!r} is used twice")
         _set(self, "optimizers", opts)
+        runs = self.runs
+        for i, run in enumerate(runs):
+            if run in runs[:i]:
+                raise ConfigError(
+                    "optimizers", f"run labels must be unique; {run!r} comes from two configurations (rename one)"
+                )
+        rows = len(runs) * self.train.seeds
+        if rows > LIMITS["rows"][1]:
+            raise ConfigError(
+                "optimizers",
+                f"expected at most {LIMITS['rows'][1]} models side by side (configurations x learning rates x "
+                f"seeds), found {len(runs)} runs x {self.train.seeds} seeds = {rows}",
+            )
+        if not isinstance(self.val_targets, dict):
+            raise ConfigError("val_targets", f"expected an object of task name -> loss, found {self.val_targets!r}")
+        names = self.tasks.task_names
+        for task, value in self.val_targets.items():
+            if task not in names:
+                raise ConfigError(f"val_targets.{task}", f"no such task; the tasks are {', '.join(names)}")
+            _float(f"val_targets.{task}", value, 0.0, 1e30, low_open=True)
+        _set(self, "val_targets", {t: float(self.val_targets[t]) for t in names if t in self.val_targets})
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """The configurations' labels, as the user named them."""
         return tuple(o.label for o in self.optimizers)
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """One label per (configuration, learning rate): a swept lr is named after its value."""
+        return tuple(f"{o.label} lr={lr:g}" if o.is_sweep else o.label for o in self.optimizers for lr in o.lrs)
 
     # ------------------------------------------------------------------ JSON
 
@@ -428,13 +513,18 @@ class ExperimentConfig:
             if f.name != "targets" and not _internal(f)
         }
         tasks["targets"] = [_plain(t) for t in self.tasks.targets]
-        optimizers = [{"name": o.name, "label": o.label, "lr": o.lr, **_jsonable(o.options)} for o in self.optimizers]
-        return {
+        optimizers = [
+            {"name": o.name, "label": o.label, "lr": _jsonable(o.lr), **_jsonable(o.options)} for o in self.optimizers
+        ]
+        data = {
             "tasks": tasks,
             "model": _plain(self.model),
             "optimizers": optimizers,
             "train": _plain(self.train),
         }
+        if self.val_targets:
+            data["val_targets"] = dict(self.val_targets)
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -452,7 +542,8 @@ class ExperimentConfig:
                 raise ConfigError("optimizers", f"expected a list, found {type(raw_opts).__name__}")
             optimizers = tuple(_optimizer_from_dict(f"optimizers[{i}]", o) for i, o in enumerate(raw_opts))
         train = TrainConfig(**_keys("train", data.get("train", {}), TrainConfig))
-        return cls(tasks=tasks, model=model, optimizers=optimizers, train=train)
+        targets = data.get("val_targets", {})
+        return cls(tasks=tasks, model=model, optimizers=optimizers, train=train, val_targets=targets)
 
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:

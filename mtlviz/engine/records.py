@@ -1,7 +1,9 @@
-"""The record schema: a tidy long table, one row per (run, step, task, layer, metric).
+"""The record schema: a tidy long table, one row per (run, seed, step, task, layer, metric).
 
-`run` is the optimizer configuration's label; `layer` is empty for task-level
-metrics; `seconds` is wall-clock time since training started. pandas and Plotly
+`run` is the optimizer configuration's label (a swept learning rate is its own
+run, "Adam lr=0.001"); `seed` is the seed of that model (its data split,
+initial weights and batch order); `layer` is empty for task-level metrics;
+`seconds` is wall-clock time since training started. pandas and Plotly
 consume the table directly and it is written to Parquet as is.
 """
 
@@ -12,7 +14,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["run", "step", "task", "layer", "metric", "value", "seconds"]
+COLUMNS = ["run", "seed", "step", "task", "layer", "metric", "value", "seconds"]
 
 TRAIN_LOSS = "train_loss"
 VAL_LOSS = "val_loss"
@@ -59,9 +61,18 @@ class RecordSchema:
     and group by comparing codes: a live refresh stays fast with millions of rows.
     """
 
-    def __init__(self, runs: tuple[str, ...], tasks: tuple[str, ...] = (), layers: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        runs: tuple[str, ...],
+        tasks: tuple[str, ...] = (),
+        layers: tuple[str, ...] = (),
+        seeds: tuple[int, ...] | None = None,
+    ):
+        """`runs` and `seeds` name each of the K engine rows (a run repeats across its seeds)."""
         self.runs = tuple(runs)
         self.run = pd.CategoricalDtype(list(dict.fromkeys(runs)))
+        self.row_codes = self.run.categories.get_indexer(list(runs)).astype(np.int32)  # (K,)
+        self.seeds = np.asarray(seeds if seeds is not None else [0] * len(runs), dtype=np.int32)  # (K,)
         self.task = pd.CategoricalDtype(list(dict.fromkeys(("", *tasks))))
         self.layer = pd.CategoricalDtype(list(dict.fromkeys(("", SHARED, *layers))))
         self.metric = pd.CategoricalDtype(list(METRICS))
@@ -105,9 +116,11 @@ class RecordSchema:
         constant = pd.Categorical.from_codes(
             np.full(s * m * k * n, other_dtype.categories.get_loc(other), dtype=np.int32), dtype=other_dtype
         )
+        rows = np.tile(np.repeat(np.arange(k), n), s * m)
         frame = pd.DataFrame(
             {
-                "run": pd.Categorical.from_codes(np.tile(np.repeat(np.arange(k), n), s * m), dtype=self.run),
+                "run": pd.Categorical.from_codes(self.row_codes[rows], dtype=self.run),
+                "seed": self.seeds[rows],
                 "step": np.repeat(np.asarray(steps, dtype=np.int64), m * k * n),
                 "task": labels if axis == "task" else constant,
                 "layer": labels if axis == "layer" else constant,
@@ -125,7 +138,7 @@ def empty_records() -> pd.DataFrame:
 
 
 def _dtype(column: str) -> str:
-    return {"step": "int64", "value": "float64", "seconds": "float64"}.get(column, "object")
+    return {"seed": "int32", "step": "int64", "value": "float64", "seconds": "float64"}.get(column, "object")
 
 
 class MetricLog:

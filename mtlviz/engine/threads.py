@@ -34,7 +34,7 @@ def intra_op_threads(batch_size: int, num_weights: int) -> int:
 def use_threads_for(engine: Engine) -> int:
     """Set torch's (process-wide) intra-op thread count for this engine's model; returns it."""
     weights = sum(p.numel() for p in engine.params)  # all K copies
-    threads = intra_op_threads(engine.sampler.batch_size, weights)
+    threads = intra_op_threads(engine.samplers[0].batch_size, weights)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from mtlviz.engine.records import (
     VAL_RMSE,
     RecordSchema,
 )
+from mtlviz.engine.rows import Row, expand_rows, rows_from_optimizers
 from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
 from mtlviz.errors import TrainingError
 from mtlviz.models import build_model
@@ -61,33 +62,50 @@ class Engine:
     def __init__(
         self,
         config: ExperimentConfig,
-        taskset: TaskSet | None = None,
-        rows: tuple[OptimizerConfig, ...] | None = None,
+        taskset: TaskSet | Callable[[int], TaskSet] | None = None,
+        rows: tuple[Row, ...] | tuple[OptimizerConfig, ...] | None = None,
     ):
-        """`rows` (default: config.optimizers) are the configurations trained side by side.
+        """Train `rows` (default: every configuration x learning rate x seed of `config`).
 
-        The experiment's limit of 8 configurations is on what a user may ask for;
-        the engine itself takes any number of rows (benchmarks, seed expansion).
+        `taskset` is the prepared data (e.g. an uploaded table): a TaskSet for a
+        single seed, or a function seed -> TaskSet; by default it is built from
+        config.tasks for each seed. `rows` may also be plain single-lr optimizer
+        configurations, all trained on train.seed. The experiment's limits are on
+        what a user may ask for; the engine itself takes any number of rows.
         """
         self.config = config
-        self.rows = tuple(rows) if rows is not None else config.optimizers
-        labels = [row.label for row in self.rows]
+        if rows is None:
+            rows = expand_rows(config)
+        elif rows and isinstance(rows[0], OptimizerConfig):
+            rows = rows_from_optimizers(tuple(rows), config.train.seed)
+        self.rows: tuple[Row, ...] = tuple(rows)
+        labels = [row.key for row in self.rows]
         if len(set(labels)) != len(labels):
             raise ValueError(f"row labels must be unique; found {labels}")
         self.device = resolve_device(config.train.device)
-        seed = config.train.seed
-        taskset = taskset if taskset is not None else build_taskset(config.tasks, seed)
-        self.taskset = taskset.to(self.device)
-        self.tasks = taskset.tasks
-        self.labels = tuple(labels)
-        self.task_names = taskset.names
+        self.seeds = tuple(dict.fromkeys(row.seed for row in self.rows))
+        self.labels = tuple(labels)  # one per row: run, and its seed when there are several
+        self.runs = tuple(row.run for row in self.rows)
         self.num_copies = len(self.rows)
-        self.model = build_model(config.model, self.tasks, taskset.input_dim, self.num_copies, seed).to(self.device)
+        tasksets = _tasksets(config, taskset, self.seeds)
+        first = tasksets[0]
+        self.tasks = first.tasks
+        self.task_names = first.names
+        self._load_data(tasksets)
+        self.model = build_model(config.model, self.tasks, first.input_dim, self.num_copies, self.seeds[0])
+        for seed in self.seeds[1:]:
+            # Rows of another seed start from that seed's own initial weights.
+            own = build_model(config.model, self.tasks, first.input_dim, 1, seed)
+            index = torch.tensor([k for k, row in enumerate(self.rows) if row.seed == seed])
+            with torch.no_grad():
+                for stacked, single in zip(self.model.parameters(), own.parameters()):
+                    stacked[index] = single.expand_as(stacked[index])
+        self.model.to(self.device)
         self.params = list(self.model.parameters())
         # One gradient buffer per parameter; row k of it is configuration k's .grad.
         self.grads = [torch.zeros_like(p) for p in self.params]
         self.optimizers = []
-        for k, opt in enumerate(self.rows):
+        for k, opt in enumerate(row.optimizer for row in self.rows):
             views = [p.detach()[k] for p in self.params]  # leaf views sharing the stacked storage
             for view, grad in zip(views, self.grads):
                 view.grad = grad[k]
@@ -100,11 +118,15 @@ class Engine:
         pairs = [(a, b) for a in range(len(self.tasks)) for b in range(a + 1, len(self.tasks))]
         self.pairs = tuple(pairs)
         self.pair_names = tuple(f"{self.task_names[a]}{PAIR_SEPARATOR}{self.task_names[b]}" for a, b in pairs)
-        self.schema = RecordSchema(self.labels, self.task_names + self.pair_names, self.layer_names)
+        self.schema = RecordSchema(
+            self.runs, self.task_names + self.pair_names, self.layer_names, tuple(row.seed for row in self.rows)
+        )
         # Statistics wait on the device until the next chunk is copied to the host.
         self._layer_stats: list[tuple[int, torch.Tensor]] = []
         self._conflicts: list[tuple[int, torch.Tensor, torch.Tensor]] = []
-        self.sampler = BatchSampler(self.taskset.x_train.shape[0], config.train.batch_size, seed + 1, self.device)
+        n_train = self.taskset.x_train.shape[-2]
+        # One batch order per seed, shared by every configuration of that seed.
+        self.samplers = [BatchSampler(n_train, config.train.batch_size, seed + 1, self.device) for seed in self.seeds]
         self.step = 0
         self.active = [True] * self.num_copies
         self.diverged: dict[str, int] = {}  # label -> step at which it diverged
@@ -113,12 +135,52 @@ class Engine:
 
     # ------------------------------------------------------------------ batches
 
+    def _load_data(self, tasksets: list[TaskSet]) -> None:
+        """Move the data to the device; with several seeds, stack their splits on a seed axis."""
+        if len(tasksets) == 1:
+            self.taskset = tasksets[0].to(self.device)
+            self.seed_index = None
+            return
+        width = max(t.input_dim for t in tasksets)
+        shapes = {(t.x_train.shape[0], t.x_val.shape[0]) for t in tasksets}
+        if len(shapes) != 1 or any(t.tasks != tasksets[0].tasks for t in tasksets):
+            raise TrainingError(f"the seeds' data splits differ in size or tasks ({sorted(shapes)}); expected the same")
+
+        def stacked(name: str) -> torch.Tensor:
+            # A rare category seen in one seed's training split only gives that seed an
+            # extra one-hot column; the other seeds get a zero column there.
+            parts = [getattr(t, name) for t in tasksets]
+            if name.startswith("x_"):
+                parts = [torch.nn.functional.pad(p, (0, width - p.shape[1])) for p in parts]
+            return torch.stack(parts).to(self.device)  # (S, n, ...)
+
+        self.taskset = TaskSet(
+            tasksets[0].tasks, stacked("x_train"), stacked("y_train"), stacked("x_val"), stacked("y_val")
+        )
+        self.target_scales = torch.tensor([t.scales for t in tasksets], device=self.device)  # (S, T)
+        where = {seed: s for s, seed in enumerate(self.seeds)}
+        self.seed_index = torch.tensor([where[row.seed] for row in self.rows], device=self.device)  # (K,)
+
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same mini-batch for every configuration."""
-        index = self.sampler.next()
-        return self.taskset.x_train[index], self.taskset.y_train[index]
+        """The same mini-batch for every configuration of a seed: (B, d) and (B, T),
+        or with several seeds (K, B, d) and (K, B, T), each row its seed's batch."""
+        if self.seed_index is None:
+            index = self.samplers[0].next()
+            return self.taskset.x_train[index], self.taskset.y_train[index]
+        index = torch.stack([sampler.next() for sampler in self.samplers])  # (S, B)
+        seeds = torch.arange(len(self.seeds), device=self.device)[:, None]
+        x, y = self.taskset.x_train[seeds, index], self.taskset.y_train[seeds, index]  # (S, B, ...)
+        return x[self.seed_index], y[self.seed_index]
 
     # ------------------------------------------------------------------ training
+
+    def diverged_by_run(self) -> dict[str, dict[int, int]]:
+        """run -> {seed: step at which that seed diverged}."""
+        out: dict[str, dict[int, int]] = {}
+        for row in self.rows:
+            if row.key in self.diverged:
+                out.setdefault(row.run, {})[row.seed] = self.diverged[row.key]
+        return out
 
     @property
     def has_shared_parameters(self) -> bool:
@@ -148,7 +210,8 @@ class Engine:
             if self.active[k]:
                 optimizer.step()
         if before is not None:
-            stats = layer_statistics(self.rows, self.optimizers, self.params, before, self.grads)
+            configs = [row.optimizer for row in self.rows]
+            stats = layer_statistics(configs, self.optimizers, self.params, before, self.grads)
             self._layer_stats.append((step, stats))
         self.step = step
         return losses.detach()
@@ -156,12 +219,18 @@ class Engine:
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(K, T) validation loss, metric and original-unit RMSE over the whole validation split."""
-        x, y = self.taskset.x_val, self.taskset.y_val
-        width = max(self.config.model.hidden, x.shape[1]) * self.num_copies * max(1, len(self.tasks))
+        x, y = self.taskset.x_val, self.taskset.y_val  # (n, ...), or (S, n, ...) with several seeds
+        width = max(self.config.model.hidden, x.shape[-1]) * self.num_copies * max(1, len(self.tasks))
         rows = max(256, EVAL_ELEMENTS // width)
-        acc = MetricAccumulator(self.tasks, y, self.taskset.scales)
-        for start in range(0, x.shape[0], rows):
-            acc.add(self.model(x[start : start + rows]), y[start : start + rows])
+        if self.seed_index is None:
+            acc = MetricAccumulator(self.tasks, y, self.taskset.scales)
+            for start in range(0, x.shape[0], rows):
+                acc.add(self.model(x[start : start + rows]), y[start : start + rows])
+            return acc.result()
+        acc = MetricAccumulator(self.tasks, y[self.seed_index], self.target_scales[self.seed_index])
+        for start in range(0, x.shape[1], rows):
+            chunk = slice(start, start + rows)
+            acc.add(self.model(x[self.seed_index, chunk]), y[self.seed_index, chunk])
         return acc.result()
 
     def run(self, stop: threading.Event | None = None) -> Iterator[pd.DataFrame]:
@@ -283,6 +352,18 @@ class Engine:
             if label in self.diverged:
                 values[steps > self.diverged[label], k] = np.nan
         return values
+
+
+def _tasksets(
+    config: ExperimentConfig, taskset: TaskSet | Callable[[int], TaskSet] | None, seeds: tuple[int, ...]
+) -> list[TaskSet]:
+    if taskset is None:
+        return [build_taskset(config.tasks, seed) for seed in seeds]
+    if isinstance(taskset, TaskSet):
+        if len(seeds) > 1:
+            raise ValueError("several seeds need a function seed -> TaskSet, not one TaskSet")
+        return [taskset]
+    return [taskset(seed) for seed in seeds]
 
 
 def _display_name(name: str, tasks: tuple[str, ...]) -> str:

@@ -30,11 +30,18 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(bias.expand(stack[0], *bias.shape).clone())  # (*stack, 1, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, in) shared by every stack entry, or (*stack, B, in). Returns (*stack, B, out)."""
+        """x: (B, in) shared by every stack entry, (K, B, in) one input per configuration
+        (e.g. seeds with their own batches), or (*stack, B, in). Returns (*stack, B, out)."""
         n = math.prod(self.stack)
         w = self.weight.reshape(n, *self.weight.shape[-2:])  # (n, in, out)
         b = self.bias.reshape(n, *self.bias.shape[-2:])  # (n, 1, out)
-        x = x.expand(n, *x.shape) if x.dim() == 2 else x.reshape(n, *x.shape[-2:])  # (n, B, in)
+        if x.dim() == 2:
+            x = x.expand(n, *x.shape)
+        else:
+            if x.dim() - 2 < len(self.stack):  # (K, B, in) into towers (K, T, ...): the same input per tower
+                x = x.reshape(*x.shape[:-2], *[1] * (len(self.stack) + 2 - x.dim()), *x.shape[-2:])
+                x = x.expand(*self.stack, *x.shape[-2:])
+            x = x.reshape(n, *x.shape[-2:])  # (n, B, in)
         return torch.baddbmm(b, x, w).reshape(*self.stack, x.shape[-2], w.shape[-1])
 
 

@@ -101,7 +101,7 @@ def test_non_finite_loss_marks_the_configuration_diverged() -> None:
 def test_batch_size_larger_than_the_data_uses_all_rows() -> None:
     config = small(steps=5, batch_size=4096)
     engine = Engine(config)
-    assert engine.sampler.batch_size == engine.taskset.x_train.shape[0]
+    assert engine.samplers[0].batch_size == engine.taskset.x_train.shape[0]
     assert len(list(engine.run())) > 0
 
 
