@@ -8,18 +8,25 @@ the return code and the printed text run in-process through `main`.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from mtlviz import cli as cli_module
 from mtlviz.cli import main
 from mtlviz.config import ExperimentConfig
+from mtlviz.engine import Engine
 from mtlviz.engine.records import COLUMNS
 from mtlviz.errors import ConfigError
+from mtlviz.store import list_runs, load_run, load_summary, save_run
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 60
@@ -206,3 +213,162 @@ def test_a_missing_config_file_exits_2(tmp_path, capsys):
     assert captured.err.startswith(f"error: cannot read config {missing}")
     assert "Traceback" not in captured.err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------ saved runs
+
+
+def strict_json(path: Path) -> dict:
+    def reject(constant):
+        raise AssertionError(f"{path} holds the non-standard JSON constant {constant}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
+
+
+def test_run_writes_a_strict_summary_with_the_listing_keys(cli):
+    result = cli["first"]
+    summary = strict_json(result.out / "summary.json")
+    assert summary["title"] == "SGD lr=0.05 vs Adam"
+    assert (summary["status"], summary["steps"]) == ("finished", STEPS)
+    assert summary["runs"] == list(LABELS)
+    assert summary["tasks"] == list(TASKS)
+    created = datetime.fromisoformat(summary["created"])
+    assert created.utcoffset().total_seconds() == 0
+    assert abs((datetime.now(UTC) - created).total_seconds()) < 600
+    assert set(summary["best"]) == set(TASKS)
+
+
+@pytest.fixture
+def runs_folder(tmp_path, monkeypatch) -> Path:
+    """MTLVIZ_RUNS_DIR pointed at an empty temporary folder."""
+    folder = tmp_path / "runs"
+    monkeypatch.setenv("MTLVIZ_RUNS_DIR", str(folder))
+    return folder
+
+
+def test_run_without_out_writes_a_new_directory_in_the_runs_folder(tmp_path, runs_folder, capsys):
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({**SMALL_CONFIG, "train": {**SMALL_CONFIG["train"], "steps": 5}}))
+    assert main(["run", str(config_path), "--quiet"]) == 0
+    assert main(["run", str(config_path), "--quiet"]) == 0
+    first, second = sorted(runs_folder.iterdir())
+    # The same title: the names differ by their time, or by a -2 suffix within one second.
+    for path in (first, second):
+        assert re.fullmatch(r"\d{8}-\d{6}-sgd-lr-0-05-vs-adam(-2)?", path.name)
+    for path in (first, second):
+        config, _ = load_run(path)
+        assert config.train.steps == 5
+        assert load_summary(path)["status"] == "finished"
+    runs, notes = list_runs(runs_folder)
+    assert sorted(r.name for r in runs) == [first.name, second.name]
+    assert notes == []
+    out = capsys.readouterr().out
+    assert f"wrote {first}" in out
+    assert f"wrote {second}" in out
+
+
+def test_rerun_of_a_saved_run_reproduces_its_metrics(cli, metrics, runs_folder, capsys):
+    assert main(["rerun", str(cli["first"].out), "--quiet"]) == 0
+    [again_path] = runs_folder.iterdir()
+    config, again = load_run(again_path)
+    assert config == ExperimentConfig.from_dict(SMALL_CONFIG)
+    # The same config and seed give the same numbers; only the wall-clock times differ.
+    pd.testing.assert_frame_equal(metrics.drop(columns="seconds"), again.drop(columns="seconds"))
+    assert f"wrote {again_path}" in capsys.readouterr().out
+
+
+def test_rerun_into_an_explicit_directory(cli, tmp_path, capsys):
+    out = tmp_path / "copy"
+    assert main(["rerun", str(cli["first"].out), "--out", str(out), "--quiet"]) == 0
+    assert load_summary(out)["steps"] == STEPS
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("make", ["empty_dir", "missing"])
+def test_rerun_of_a_directory_without_config_exits_2_with_one_line(tmp_path, runs_folder, capsys, make):
+    run_dir = tmp_path / "not-a-run"
+    if make == "empty_dir":
+        run_dir.mkdir()
+    assert main(["rerun", str(run_dir), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    found = "no config.json in it" if make == "empty_dir" else "no such directory"
+    assert captured.err == f"error: {run_dir}: expected a saved run directory, found {found}\n"
+    assert captured.out == ""
+    assert not runs_folder.exists()
+
+
+class InterruptedAtOnce(Engine):
+    """Interrupted (as by Ctrl-C) before its first chunk, the step-0 evaluation, comes out."""
+
+    def run(self, stop=None):
+        raise KeyboardInterrupt
+        yield  # a generator, as Engine.run is
+
+
+def test_interrupt_before_anything_was_recorded_saves_nothing(tmp_path, runs_folder, monkeypatch, capsys):
+    monkeypatch.setattr(cli_module, "Engine", InterruptedAtOnce)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(SMALL_CONFIG))
+    assert main(["run", str(config_path), "--quiet"]) == 130
+    assert "nothing saved" in capsys.readouterr().err
+    assert not runs_folder.exists()
+
+
+class SignalledEngine(Engine):
+    """Sends this process SIGINT, as a terminal's Ctrl-C does, once two chunks have come out."""
+
+    def run(self, stop=None):
+        for i, chunk in enumerate(super().run(stop)):
+            if i == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield chunk
+
+
+def test_ctrl_c_saves_what_was_recorded_as_a_stopped_run_and_exits_130(tmp_path, runs_folder, monkeypatch, capsys):
+    # Python turns SIGINT into KeyboardInterrupt unless it started with the signal ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(cli_module, "Engine", SignalledEngine)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(SMALL_CONFIG))
+    try:
+        code = main(["run", str(config_path), "--quiet"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
+    [path] = runs_folder.iterdir()
+    _, records = load_run(path)
+    summary = strict_json(path / "summary.json")
+    last = int(records.loc[records["metric"] == "train_loss", "step"].max())
+    assert (summary["status"], summary["steps"]) == ("stopped", last)
+    assert 0 < last < STEPS
+    assert [r.status for r in list_runs(runs_folder)[0]] == ["stopped"]
+    assert f"stopped at step {last} of {STEPS}" in capsys.readouterr().err
+
+
+def saved(root: Path, name: str, created: str, status: str, steps: int) -> None:
+    summary = {"title": name, "created": created, "status": status, "steps": steps, "runs": ["SGD", "Adam"]}
+    save_run(root / name, ExperimentConfig.from_dict(SMALL_CONFIG), pd.DataFrame({"run": ["SGD"]}), summary)
+
+
+def test_runs_lists_saved_runs_newest_first_with_notes(tmp_path, capsys):
+    saved(tmp_path, "20260101-000000-old", "2026-01-01T00:00:00+00:00", "finished", 60)
+    saved(tmp_path, "20260301-000000-new", "2026-03-01T00:00:00+00:00", "stopped", 1234)
+    (tmp_path / "20260201-000000-crashed").mkdir()
+    assert main(["runs", "--dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"2 saved runs in {tmp_path}, newest first"
+    assert lines[1].split() == ["name", "status", "steps", "configurations"]
+    assert lines[2].split() == ["20260301-000000-new", "stopped", "1234", "SGD,", "Adam"]
+    assert lines[3].split() == ["20260101-000000-old", "finished", "60", "SGD,", "Adam"]
+    assert lines[4:] == ["note: 20260201-000000-crashed: incomplete (no summary.json)"]
+    column = lines[1].index("status")  # columns line up
+    assert lines[2][column:].startswith("stopped")
+    assert lines[3][column:].startswith("finished")
+
+
+def test_runs_reads_the_runs_folder_from_the_environment(runs_folder, capsys):
+    assert main(["runs"]) == 0
+    assert capsys.readouterr().out == f"no saved runs in {runs_folder}\n"
+    saved(runs_folder, "only", "2026-01-01T00:00:00+00:00", "finished", 60)
+    assert main(["runs"]) == 0
+    assert "only" in capsys.readouterr().out.splitlines()[2]
