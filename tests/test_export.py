@@ -1,12 +1,24 @@
-"""Downloads: formula-like text is neutralised in CSV, numbers never are."""
+"""Downloads: formula-like text is neutralised in CSV, numbers never are; charts export as HTML and PNG."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+import re
+import shutil
+import struct
 
+import numpy as np
 import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs_version
 
-from mtlviz.export import parquet_bytes, safe_csv
+from mtlviz import export
+from mtlviz.charts import loss_curves
+from mtlviz.charts.figure import build_figure
+from mtlviz.engine.records import COLUMNS
+from mtlviz.export import ExportError, figure_html, figure_png, parquet_bytes, safe_csv
 
 
 def test_formula_like_text_cells_get_an_apostrophe_and_numbers_stay_numbers() -> None:
@@ -33,3 +45,103 @@ def test_categorical_text_is_neutralised_too() -> None:
 def test_parquet_round_trip() -> None:
     frame = pd.DataFrame({"run": ["=a"], "value": [1.5]})
     pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(parquet_bytes(frame))), frame)
+
+
+def small_loss_figure():
+    """A loss-curve figure as the dashboard builds it: unvalidated, float32 arrays, layout height 320."""
+    steps = np.arange(1, 101)
+    frames = [
+        pd.DataFrame(
+            {
+                "run": run,
+                "seed": 0,
+                "step": steps,
+                "task": task,
+                "layer": "",
+                "metric": "train_loss",
+                "value": (1 + r + t) / np.sqrt(steps),
+                "seconds": steps / 1000,
+            }
+        )
+        for r, run in enumerate(("SGD", "Adam"))
+        for t, task in enumerate(("price", "click"))
+    ]
+    records = pd.concat(frames, ignore_index=True).reindex(columns=COLUMNS, fill_value=0)
+    figure = loss_curves(records, ["SGD", "Adam"], ["price", "click"])
+    assert figure.data[0].y.dtype == np.float32
+    return figure
+
+
+def png_size(image: bytes) -> tuple[int, int]:
+    """(width, height) from the IHDR chunk, which a PNG must start with after its signature."""
+    assert image[:8] == b"\x89PNG\r\n\x1a\n"
+    length, kind = struct.unpack(">I4s", image[8:16])
+    assert (length, kind) == (13, b"IHDR")
+    return struct.unpack(">II", image[16:24])
+
+
+def test_html_is_standalone_with_trace_names_and_a_plain_page_title() -> None:
+    figure = build_figure(
+        [
+            {"type": "scatter", "x": [1, 2, 3], "y": np.array([3, 2, 1], np.float32), "name": "SGD ↔ momentum"},
+            {"type": "scatter", "x": [1, 2, 3], "y": np.array([1, 2, 4], np.float32), "name": "Adam"},
+        ],
+        {"title": {"text": "Loss <b>of</b> SGD & Adam"}},
+    )
+    page = figure_html(figure).decode("utf-8")
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert f"plotly.js v{get_plotlyjs_version()}" in page  # the bundle itself, not a link to it
+    assert re.findall(r"<script[^>]*\bsrc=", page) == []  # nothing fetched: opens offline
+    assert '"name":"SGD ↔ momentum"' in page and '"name":"Adam"' in page
+    assert page.count("<title>Loss of SGD &amp; Adam</title>") == 1
+
+
+def test_html_without_a_title_gets_no_page_title() -> None:
+    page = figure_html(build_figure([{"type": "bar", "x": ["a"], "y": [1], "name": "only"}], {})).decode()
+    assert "<head>\n    <title>" not in page and '"name":"only"' in page
+
+
+def require_png_export() -> None:
+    """Skip where no browser or kaleido is installed, unless MTLVIZ_REQUIRE_BROWSER=1 (CI) demands the test."""
+    if os.environ.get("MTLVIZ_REQUIRE_BROWSER") == "1":
+        return
+    if importlib.util.find_spec("kaleido") is None:
+        pytest.skip("the kaleido package is not installed")
+    try:
+        export.find_chrome()
+    except ExportError as error:
+        pytest.skip(str(error))
+
+
+@pytest.mark.browser
+def test_png_of_a_dashboard_figure_has_the_requested_size() -> None:
+    require_png_export()
+    figure = small_loss_figure()
+    # Height defaults to the figure's own (320); scale multiplies both sides.
+    assert png_size(figure_png(figure, width=400, scale=1)) == (400, 320)
+    assert png_size(figure_png(figure, width=300, height=200, scale=2)) == (600, 400)
+
+
+def test_png_without_a_browser_says_what_it_looked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("MTLVIZ_CHROME", "/nonexistent/chromium")
+    with pytest.raises(ExportError, match=r"MTLVIZ_CHROME is set to '/nonexistent/chromium'.*Chrome or Chromium"):
+        figure_png(small_loss_figure())
+
+    monkeypatch.delenv("MTLVIZ_CHROME")
+    monkeypatch.setattr(export, "CHROME_FALLBACK", "/nonexistent/usr/bin/chromium")
+    with pytest.raises(ExportError, match="needs Chrome or Chromium; none found") as caught:
+        figure_png(small_loss_figure())
+    for expected in (*export.CHROME_NAMES, "/nonexistent/usr/bin/chromium", "MTLVIZ_CHROME"):
+        assert expected in str(caught.value)
+
+
+def test_png_of_a_browser_that_fails_or_a_bad_size_is_an_export_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ExportError, match="PNG width: expected a positive number, found 0"):
+        figure_png(small_loss_figure(), width=0)
+    if os.environ.get("MTLVIZ_REQUIRE_BROWSER") != "1" and importlib.util.find_spec("kaleido") is None:
+        pytest.skip("the kaleido package is not installed")
+    not_a_browser = shutil.which("false")  # starts and exits at once, as a broken browser would
+    monkeypatch.setenv("MTLVIZ_CHROME", not_a_browser)
+    with pytest.raises(ExportError, match=f"PNG export failed: expected an image from {not_a_browser}, found "):
+        figure_png(small_loss_figure())
