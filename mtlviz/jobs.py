@@ -14,14 +14,19 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
 import torch
 
 from mtlviz.config import ExperimentConfig
 from mtlviz.data import TaskSet
 from mtlviz.engine import Engine, MetricLog
 from mtlviz.errors import MtlvizError
+from mtlviz.store import new_run_dir, run_summary, run_title, save_run
+from mtlviz.summary import summary_table
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +107,28 @@ class Progress:
 class TrainingJob:
     """One experiment trained in a background thread."""
 
-    def __init__(self, config: ExperimentConfig, slots: JobSlots = SLOTS, taskset: TaskSet | None = None):
-        """`taskset`, when given, is the already prepared data (e.g. an uploaded table)."""
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        slots: JobSlots = SLOTS,
+        taskset: TaskSet | Callable[[int], TaskSet] | None = None,
+        save_to: Path | None = None,
+    ):
+        """`taskset`, when given, is the already prepared data (e.g. an uploaded table),
+        or a function seed -> TaskSet. `save_to`: a runs directory to keep the run in
+        once it finished or was stopped (None: not saved)."""
         self.id = uuid.uuid4().hex[:12]
         self.config = config
         self._taskset = taskset
+        self._save_to = save_to
+        self.saved: Path | None = None  # the run's directory once saved
+        self.save_error = ""
         self.log = MetricLog()
         self.status = QUEUED
         self.error = ""
-        self.diverged: dict[str, int] = {}
+        self.diverged: dict[str, int] = {}  # row label (run, and seed when several) -> step
         self.diverged_loss: dict[str, float] = {}
+        self.diverged_runs: dict[str, dict[int, int]] = {}  # run -> {seed: step}
         self.device = ""
         self.has_shared_parameters: bool | None = None  # known once the model is built
         self._slots = slots
@@ -133,6 +150,14 @@ class TrainingJob:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        return self.config.runs
+
+    def frame(self, metrics: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+        """A snapshot of the records so far (only `metrics`, when given)."""
+        return self.log.frame(metrics)
 
     @property
     def ended(self) -> bool:
@@ -174,7 +199,11 @@ class TrainingJob:
                 self.log.append(chunk)
                 self.diverged = dict(engine.diverged)
                 self.diverged_loss = dict(engine.diverged_loss)
+                self.diverged_runs = engine.diverged_by_run()
             self.status = STOPPED if self._stop.is_set() else FINISHED
+            self._ended_at = time.perf_counter()
+            self._slots.release(self.id)  # saving needs no training slot
+            self._save(engine)
         except MtlvizError as exc:
             self.error = str(exc)
             self.status = FAILED
@@ -194,8 +223,33 @@ class TrainingJob:
             self.error = f"{type(exc).__name__}: {exc}"
             self.status = FAILED
         finally:
-            self._ended_at = time.perf_counter()
+            self._ended_at = self._ended_at or time.perf_counter()
             self._slots.release(self.id)
+
+    def _save(self, engine: Engine) -> None:
+        """Keep the finished or stopped run in the runs directory; a failure is reported, not raised."""
+        if self._save_to is None:
+            return
+        try:
+            records = self.log.frame()
+            if records.empty:
+                return
+            table = summary_table(records, self.diverged_runs, self.config.val_targets)
+            summary = run_summary(
+                self.config,
+                table,
+                status=self.status,
+                steps=engine.step,
+                device=self.device,
+                seconds=(self._ended_at or time.perf_counter()) - (self._started_at or 0.0),
+                diverged=self.diverged,
+                diverged_loss=self.diverged_loss,
+                diverged_runs=self.diverged_runs,
+            )
+            self.saved = save_run(new_run_dir(self._save_to, run_title(self.config)), self.config, records, summary)
+        except Exception as exc:  # the run stays in memory: its downloads still work
+            log.exception("could not save run %s", self.id)
+            self.save_error = f"the run could not be saved in {self._save_to}: {exc}"
 
 
 class JobRegistry:
@@ -206,8 +260,14 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
 
-    def submit(self, config: ExperimentConfig, slots: JobSlots = SLOTS, taskset: TaskSet | None = None) -> TrainingJob:
-        job = TrainingJob(config, slots, taskset)
+    def submit(
+        self,
+        config: ExperimentConfig,
+        slots: JobSlots = SLOTS,
+        taskset: TaskSet | Callable[[int], TaskSet] | None = None,
+        save_to: Path | None = None,
+    ) -> TrainingJob:
+        job = TrainingJob(config, slots, taskset, save_to)
         with self._lock:
             self._jobs[job.id] = job
         return job.start()

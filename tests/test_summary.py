@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mtlviz.engine.records import COLUMNS
-from mtlviz.summary import SUMMARY_COLUMNS, best_per_task, format_summary, summary_table
+from mtlviz.summary import (
+    NOT_REACHED,
+    SUMMARY_COLUMNS,
+    best_learning_rates,
+    best_per_task,
+    final_losses,
+    format_summary,
+    summary_table,
+    time_to_target,
+)
 
 
 def rows(run: str, step: int, task: str, **metrics: float) -> list[dict]:
@@ -132,3 +142,102 @@ def test_scores_are_not_mixed_between_tasks(records):
     for _, r in summary.iterrows():
         assert r["metric"] == ("r2" if r["task"] == "price" else "accuracy")
         assert not math.isnan(r["score"])
+
+
+# ---------------------------------------------------------------- seeds, targets, sweeps
+
+
+def seeded(run: str, seed: int, step: int, task: str, **metrics: float) -> list[dict]:
+    return [dict(r, seed=seed) for r in rows(run, step, task, **metrics)]
+
+
+@pytest.fixture
+def three_seeds() -> pd.DataFrame:
+    """Two runs x three seeds x two evaluations of one regression task."""
+    rng = np.random.default_rng(0)
+    data = []
+    for run in ("SGD", "Adam"):
+        for seed in (0, 1, 2):
+            for step in (50, 100):
+                data += seeded(
+                    run, seed, step, "price", val_loss=float(rng.uniform(0.1, 1)), val_r2=float(rng.uniform())
+                )
+    return pd.DataFrame(data, columns=COLUMNS)
+
+
+def test_values_are_the_mean_and_std_over_seeds(three_seeds):
+    summary = summary_table(three_seeds)
+    last = three_seeds[three_seeds["step"] == 100]
+    for run in ("SGD", "Adam"):
+        mine = row(summary, "price", run)
+        losses = last[(last["run"] == run) & (last["metric"] == "val_loss")]["value"].to_numpy()
+        scores = last[(last["run"] == run) & (last["metric"] == "val_r2")]["value"].to_numpy()
+        assert mine["seeds"] == 3
+        assert mine["val_loss"] == pytest.approx(np.mean(losses))
+        assert mine["val_loss_std"] == pytest.approx(np.std(losses))
+        assert mine["score"] == pytest.approx(np.mean(scores))
+        assert mine["score_std"] == pytest.approx(np.std(scores))
+
+
+def test_a_diverged_seed_is_left_out_of_the_mean_and_the_run_is_never_best():
+    data = []
+    for seed, loss in ((0, 0.1), (1, 0.2), (2, 0.01)):
+        data += seeded("Adam", seed, 100, "price", val_loss=loss, val_r2=0.5)
+    data += seeded("SGD", 0, 100, "price", val_loss=0.5, val_r2=0.5)
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS), {"Adam": {2: 70}})
+    adam = row(summary, "price", "Adam")
+    assert adam["val_loss"] == pytest.approx(0.15)  # seeds 0 and 1 only
+    assert adam["status"] == "diverged at step 70 (1 of 3 seeds)"
+    assert best_per_task(summary) == {"price": "SGD"}
+
+
+def test_time_to_target_is_the_first_evaluation_at_or_below_it():
+    data = []
+    for step, loss in ((0, 2.0), (10, 0.9), (20, 0.5), (30, 0.7), (40, 0.4)):
+        data += rows("A", step, "price", val_loss=loss) + rows("B", step, "price", val_loss=loss + 1)
+        data += rows("A", step, "click", val_loss=loss)
+    reached = time_to_target(pd.DataFrame(data, columns=COLUMNS), {"price": 0.5})
+    assert reached[["run", "task", "step", "seconds"]].values.tolist() == [["A", "price", 20, 0.2]]
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS), targets={"price": 0.5})
+    a, b = row(summary, "price", "A"), row(summary, "price", "B")
+    assert (a["target_step"], a["target_seconds"], a["target"]) == (20, 0.2, "reached")
+    assert math.isnan(b["target_step"]) and b["target"] == NOT_REACHED
+    # No target for a task: nothing is said about it.
+    assert row(summary, "click", "A")["target"] == ""
+
+
+def test_time_to_target_over_seeds_averages_the_seeds_that_reached_it():
+    data = []
+    for seed, path in ((0, (1.0, 0.4, 0.3)), (1, (1.0, 0.8, 0.45)), (2, (1.0, 0.9, 0.8))):
+        for step, loss in zip((0, 10, 20), path):
+            data += seeded("A", seed, step, "price", val_loss=loss)
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS), targets={"price": 0.5})
+    a = row(summary, "price", "A")
+    assert a["target_step"] == pytest.approx(15)  # seed 0 at 10, seed 1 at 20
+    assert a["target"] == "reached by 2 of 3 seeds"
+
+
+def test_best_learning_rate_minimises_the_weighted_objective_over_tasks():
+    data = []
+    # lr=0.1 is best on price alone, but price has weight 0.1: lr=0.01 wins the objective.
+    for run, price, click in (("Adam lr=0.1", 0.1, 0.9), ("Adam lr=0.01", 0.5, 0.3), ("SGD", 1.0, 1.0)):
+        data += rows(run, 100, "price", val_loss=price) + rows(run, 100, "click", val_loss=click)
+    data += rows("Adam lr=1", 100, "price", val_loss=0.01) + rows("Adam lr=1", 100, "click", val_loss=0.01)
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS), {"Adam lr=1": 40})
+    runs = pd.DataFrame(
+        {
+            "run": ["Adam lr=0.01", "Adam lr=0.1", "Adam lr=1", "SGD"],
+            "configuration": ["Adam", "Adam", "Adam", "SGD"],
+            "lr": [0.01, 0.1, 1.0, 0.05],
+        }
+    )
+    best = best_learning_rates(summary, runs, {"price": 0.1, "click": 1.0})
+    assert best == {"Adam": "Adam lr=0.01", "SGD": "SGD"}  # the diverged lr=1 is never best
+    assert best_learning_rates(summary, runs, {"price": 1.0, "click": 0.1}) == {"Adam": "Adam lr=0.1", "SGD": "SGD"}
+
+
+def test_final_losses_blank_out_diverged_seeds(three_seeds):
+    final = final_losses(three_seeds, {"SGD": {1: 60}})
+    assert len(final) == 6 and set(final["step"]) == {100}
+    sgd = final[final["run"] == "SGD"].set_index("seed")["val_loss"]
+    assert math.isnan(sgd[1]) and not math.isnan(sgd[0])
