@@ -21,3 +21,11 @@ def seed() -> int:
 @pytest.fixture
 def device() -> str:
     return DEVICE
+
+
+@pytest.fixture(autouse=True)
+def runs_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test saves runs (dashboard jobs, CLI runs) into its own folder, never the checkout's runs/."""
+    path = tmp_path / "saved-runs"
+    monkeypatch.setenv("MTLVIZ_RUNS_DIR", str(path))
+    return path

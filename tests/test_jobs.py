@@ -136,3 +136,33 @@ def test_the_job_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("MTLVIZ_MAX_JOBS", "zero")
     with pytest.raises(ValueError, match="MTLVIZ_MAX_JOBS must be a positive integer, found 'zero'"):
         jobs._capacity()
+
+
+def test_finished_and_stopped_runs_are_kept_in_the_runs_directory(tmp_path) -> None:
+    from mtlviz.store import list_runs, load_run
+
+    done = TrainingJob(config(30), JobSlots(1), save_to=tmp_path).start()
+    done.join(30)
+    stopped = TrainingJob(config(100_000), JobSlots(1), save_to=tmp_path).start()
+    wait_for(lambda: stopped.progress().step > 20)
+    stopped.stop()
+    stopped.join(30)
+    assert done.saved is not None and stopped.saved is not None and done.saved != stopped.saved
+    runs, notes = list_runs(tmp_path)
+    assert notes == []
+    assert sorted(r.status for r in runs) == ["finished", "stopped"]
+    saved_config, records = load_run(done.saved)
+    assert saved_config == done.config
+    # The saved metrics are the job's own, value for value.
+    mine = done.log.frame().sort_values(["metric", "run", "task", "layer", "step"], ignore_index=True)
+    theirs = records.sort_values(["metric", "run", "task", "layer", "step"], ignore_index=True)
+    assert (mine["value"].to_numpy() == theirs["value"].to_numpy()).all()
+
+
+def test_a_run_that_cannot_be_saved_still_finishes(tmp_path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    job = TrainingJob(config(20), JobSlots(1), save_to=blocked).start()
+    job.join(30)
+    assert job.status == FINISHED
+    assert job.saved is None and str(blocked) in job.save_error

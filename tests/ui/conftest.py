@@ -99,7 +99,9 @@ def serve(log_path: Path, env: dict[str, str] | None = None, *options: str) -> I
         "none",
         *options,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # Runs the app saves go to the test's folder, never into the checkout.
+    runs = str(log_path.parent / "runs")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MTLVIZ_RUNS_DIR": runs, **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
