@@ -2,5 +2,7 @@
 
 from mtlviz.charts.colors import run_colors
 from mtlviz.charts.loss_curves import loss_curves
+from mtlviz.charts.seeds import SeedSummary, aggregate_seeds
+from mtlviz.charts.sensitivity import lr_sensitivity
 
-__all__ = ["loss_curves", "run_colors"]
+__all__ = ["SeedSummary", "aggregate_seeds", "loss_curves", "lr_sensitivity", "run_colors"]

@@ -8,7 +8,8 @@ import plotly.graph_objects as go
 
 from mtlviz.charts.colors import run_colors
 from mtlviz.charts.figure import build_figure, compact, empty_figure, panel_grid, set_axes
-from mtlviz.charts.lines import line_traces
+from mtlviz.charts.lines import check_x, line_traces
+from mtlviz.charts.seeds import aggregate_seeds
 from mtlviz.engine.records import GRAD_COSINE, PAIR_SEPARATOR, TASK_GRAD_NORM
 
 NO_SHARED = "This sharing strategy has no shared parameters, so the tasks' gradients never meet: nothing to conflict."
@@ -18,14 +19,36 @@ def pair_names(records: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(records.loc[records["metric"] == GRAD_COSINE, "task"]))
 
 
-def cosine_chart(records: pd.DataFrame, runs: list[str] | tuple[str, ...]) -> go.Figure:
-    """Cosine between each pair of task gradients over time: one panel per pair."""
+def cosine_chart(
+    records: pd.DataFrame, runs: list[str] | tuple[str, ...], x: str = "step", band: str | None = None
+) -> go.Figure:
+    """Cosine between each pair of task gradients over time: one panel per pair.
+
+    A configuration with several seeds is drawn as its mean cosine over seeds,
+    with `band` ("std", "minmax" or None) around it.
+    """
+    x_title = check_x(x)
     data = records[records["metric"] == GRAD_COSINE]
     pairs = pair_names(records)
     if data.empty:
         return empty_figure("No gradient-conflict measurements yet.")
-    layout, panels = panel_grid(pairs, cols=2 if len(pairs) <= 4 else 3, row_height=260, y_title="cosine")
-    traces = line_traces(data, runs, pairs, "task", panels, run_colors(runs), set(), label="cosine")
+    layout, panels = panel_grid(
+        pairs, cols=2 if len(pairs) <= 4 else 3, row_height=260, x_title=x_title, y_title="cosine"
+    )
+    summary = aggregate_seeds(data, "task", band)
+    traces = line_traces(
+        summary.mean,
+        runs,
+        pairs,
+        "task",
+        panels,
+        run_colors(runs),
+        set(),
+        label="cosine",
+        band=summary.band,
+        x=x,
+        seeds=summary.seeds,
+    )
     set_axes(layout, "y", range=[-1.05, 1.05], zeroline=True, zerolinecolor="#888888", zerolinewidth=1.5)
     layout["legend"] = {"x": 1.01, "y": 1, "yanchor": "top"}
     layout["uirevision"] = "cosines"
@@ -33,30 +56,46 @@ def cosine_chart(records: pd.DataFrame, runs: list[str] | tuple[str, ...]) -> go
 
 
 def latest_cosines(records: pd.DataFrame, run: str, tasks: list[str] | tuple[str, ...]) -> tuple[int, np.ndarray]:
-    """(step, T x T matrix) of the run's latest measurement; NaN where unmeasured."""
+    """(step, T x T matrix) of the run's latest measurement; NaN where unmeasured.
+
+    With several seeds each cosine is the mean over the seeds measured at that step.
+    """
     rows = records[(records["metric"] == GRAD_COSINE) & (records["run"] == run)]
+    step, matrix, _ = _latest(rows, tasks)
+    return step, matrix
+
+
+def _latest(rows: pd.DataFrame, tasks: list[str] | tuple[str, ...]) -> tuple[int, np.ndarray, int]:
+    """(step, matrix, seeds) from one run's cosine rows: see latest_cosines."""
     matrix = np.full((len(tasks), len(tasks)), np.nan)
     if rows.empty:
-        return -1, matrix
+        return -1, matrix, 0
     step = int(rows["step"].max())
     np.fill_diagonal(matrix, 1.0)
     index = {task: i for i, task in enumerate(tasks)}
-    for pair, value in rows.loc[rows["step"] == step, ["task", "value"]].itertuples(index=False):
+    latest = rows.loc[rows["step"] == step]
+    means = latest.groupby(latest["task"].astype(str), sort=False)["value"].mean()
+    for pair, value in means.items():
         a, b = pair.split(PAIR_SEPARATOR)
         matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
-    return step, matrix
+    seeds = int(latest["seed"].nunique()) if "seed" in latest.columns else 1
+    return step, matrix, seeds
 
 
 def cosine_heatmaps(
     records: pd.DataFrame, runs: list[str] | tuple[str, ...], tasks: list[str] | tuple[str, ...]
 ) -> go.Figure:
     """The latest cosine matrix of each configuration (red: conflict, blue: agreement)."""
-    if records[records["metric"] == GRAD_COSINE].empty:
+    data = records[records["metric"] == GRAD_COSINE]
+    if data.empty:
         return empty_figure("No gradient-conflict measurements yet.")
     titles, matrices = [], []
     for run in runs:
-        step, matrix = latest_cosines(records, run, tasks)
-        titles.append(f"{run} (step {step})" if step >= 0 else f"{run} (no data)")
+        step, matrix, seeds = _latest(data[data["run"] == run], tasks)
+        if step < 0:
+            titles.append(f"{run} (no data)")
+        else:
+            titles.append(f"{run} (step {step}, mean of {seeds} seeds)" if seeds > 1 else f"{run} (step {step})")
         matrices.append(matrix)
     cols = min(len(runs), 4)
     layout, panels = panel_grid(titles, cols=cols, row_height=240 + 12 * len(tasks), x_title="")
@@ -90,16 +129,42 @@ def cosine_heatmaps(
 
 
 def task_grad_norm_chart(
-    records: pd.DataFrame, runs: list[str] | tuple[str, ...], tasks: list[str] | tuple[str, ...]
+    records: pd.DataFrame,
+    runs: list[str] | tuple[str, ...],
+    tasks: list[str] | tuple[str, ...],
+    x: str = "step",
+    band: str | None = None,
 ) -> go.Figure:
-    """Norm of each task's gradient on the shared parameters: one panel per task."""
+    """Norm of each task's gradient on the shared parameters: one panel per task.
+
+    A configuration with several seeds is drawn as its mean over seeds, with
+    `band` ("std", "minmax" or None) around it.
+    """
+    x_title = check_x(x)
     data = records[records["metric"] == TASK_GRAD_NORM]
     if data.empty:
         return empty_figure("No gradient-conflict measurements yet.")
     layout, panels = panel_grid(
-        list(tasks), cols=2 if len(tasks) <= 4 else 3, row_height=240, y_title="‖task gradient‖ (shared)"
+        list(tasks),
+        cols=2 if len(tasks) <= 4 else 3,
+        row_height=240,
+        x_title=x_title,
+        y_title="‖task gradient‖ (shared)",
     )
-    traces = line_traces(data, runs, tasks, "task", panels, run_colors(runs), set(), label="gradient norm")
+    summary = aggregate_seeds(data, "task", band, positive=True)
+    traces = line_traces(
+        summary.mean,
+        runs,
+        tasks,
+        "task",
+        panels,
+        run_colors(runs),
+        set(),
+        label="gradient norm",
+        band=summary.band,
+        x=x,
+        seeds=summary.seeds,
+    )
     set_axes(layout, "y", type="log", dtick=1)
     layout["legend"] = {"x": 1.01, "y": 1, "yanchor": "top"}
     layout["uirevision"] = "task-grad-norms"
@@ -111,12 +176,15 @@ def conflict_reading(records: pd.DataFrame, limit: int = 3) -> list[str]:
 
     Pairs are ranked by their share of measurements with a negative cosine; each
     sentence names the configuration under which the pair conflicted most and least.
+    With several seeds a measurement is the mean cosine over seeds at one step,
+    so a share reads the same however many seeds ran.
     """
     data = records[records["metric"] == GRAD_COSINE]
     if data.empty:
         return []
+    data = aggregate_seeds(data, "task", None).mean
     lines = []
-    by_pair = data.groupby("task", sort=False)["value"]
+    by_pair = data.groupby("task", sort=False, observed=True)["value"]
     share = by_pair.apply(lambda v: float((v < 0).mean())).sort_values(ascending=False)
     for pair, fraction in share.head(limit).items():
         a, b = pair.split(PAIR_SEPARATOR)
@@ -132,7 +200,7 @@ def conflict_reading(records: pd.DataFrame, limit: int = 3) -> list[str]:
                 f"Tasks **{a}** and **{b}** pull the shared layers in opposite directions "
                 f"**{fraction:.0%}** of the time (mean cosine {mean:.2f})."
             )
-        per_run = rows.groupby("run", sort=False)["value"].apply(lambda v: float((v < 0).mean()))
+        per_run = rows.groupby("run", sort=False, observed=True)["value"].apply(lambda v: float((v < 0).mean()))
         if len(per_run) > 1 and per_run.max() - per_run.min() >= 0.1:
             most, least = per_run.idxmax(), per_run.idxmin()
             text += f" Most under {most} ({per_run[most]:.0%}), least under {least} ({per_run[least]:.0%})."

@@ -12,10 +12,19 @@ MAX_POINTS = 2000
 
 def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """At most `max_points` points of (x, y) chosen by MinMaxLTTB; x must be increasing."""
+    index = downsample_index(x, y, max_points)
+    return (x, y) if index is None else (x[index], y[index])
+
+
+def downsample_index(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray | None:
+    """Positions of the points `downsample` keeps; None when it keeps them all.
+
+    For drawing against another increasing column (wall-clock seconds) chosen on
+    the steps, whose even spacing MinMaxLTTB's bins assume.
+    """
     if len(x) <= max_points:
-        return x, y
-    index = MinMaxLTTBDownsampler().downsample(x.astype(np.float64), y.astype(np.float64), n_out=max_points)
-    return x[index], y[index]
+        return None
+    return MinMaxLTTBDownsampler().downsample(x.astype(np.float64), y.astype(np.float64), n_out=max_points)
 
 
 def ema(values: np.ndarray, smoothing: float) -> np.ndarray:

@@ -8,7 +8,9 @@ import plotly.graph_objects as go
 
 from mtlviz.charts.colors import run_colors
 from mtlviz.charts.figure import Panel, build_figure, compact, panel_grid, set_axes
-from mtlviz.charts.lines import line_traces
+from mtlviz.charts.lines import check_x, line_traces
+from mtlviz.charts.seeds import aggregate_seeds
+from mtlviz.engine.records import TRAIN_LOSS, VAL_LOSS
 
 SPLITS = ("train", "validation", "both")
 
@@ -22,40 +24,76 @@ def loss_curves(
     smoothing: float = 0.0,
     diverged: dict[str, int] | None = None,
     step_range: tuple[int, int] | None = None,
+    band: str | None = "std",
+    x: str = "step",
 ) -> go.Figure:
-    """Loss against step per task.
+    """Loss against step (or wall-clock seconds) per task.
 
     Train loss is a solid line (EMA-smoothed by `smoothing`), validation loss a
     dashed line with markers; a configuration that diverged ends in an x marked
-    "diverged at step N".
+    "diverged at step N". A configuration run with several seeds is drawn as
+    its mean over seeds, inside a band: mean ± std (band="std"), the seeds'
+    min-max (band="minmax"), or none (band=None); see charts/seeds.py.
+    With x="seconds" the lines run against the mean wall-clock time of each step.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, found {split!r}")
+    x_title = check_x(x)
     colors = run_colors(runs)
-    layout, panels = panel_grid(list(tasks), cols=2 if len(tasks) <= 4 else 3, y_title="loss")
+    layout, panels = panel_grid(list(tasks), cols=2 if len(tasks) <= 4 else 3, x_title=x_title, y_title="loss")
     data = records if step_range is None else records[records["step"].between(*step_range)]
+    diverged = {run: step for run, step in (diverged or {}).items() if run in colors}
     shown: set[str] = set()
     traces: list[dict] = []
+    train_rows = data[data["metric"] == TRAIN_LOSS] if split != "validation" or diverged else None
+    train = None
     if split in ("train", "both"):
-        train = data[data["metric"] == "train_loss"]
+        train = aggregate_seeds(train_rows, "task", band, positive=log_y)
         traces += line_traces(
-            train, runs, tasks, "task", panels, colors, shown, smoothing=smoothing, label="train loss"
+            train.mean,
+            runs,
+            tasks,
+            "task",
+            panels,
+            colors,
+            shown,
+            smoothing=smoothing,
+            label="train loss",
+            band=train.band,
+            x=x,
+            seeds=train.seeds,
         )
     if split in ("validation", "both"):
-        val = data[data["metric"] == "val_loss"]
+        val = aggregate_seeds(data[data["metric"] == VAL_LOSS], "task", band, positive=log_y)
         traces += line_traces(
-            val, runs, tasks, "task", panels, colors, shown, dash="dash", markers=True, label="val loss"
+            val.mean,
+            runs,
+            tasks,
+            "task",
+            panels,
+            colors,
+            shown,
+            dash="dash",
+            markers=True,
+            label="val loss",
+            band=val.band,
+            x=x,
+            seeds=val.seeds,
         )
-    diverged = {run: step for run, step in (diverged or {}).items() if run in colors}
     # A diverged configuration's loss can reach 1e25: scale the axes to the healthy
     # ones, and pin its marker to the top edge (the marker's text has the real loss).
     healthy = [t for t in traces if t["name"] not in diverged]
     low, high = _value_range(healthy or traces, log_y)
     top = high if diverged and healthy else None
     ceiling = None if top is None else (10**top if log_y else top)  # in data units
-    last_step = int(data["step"].max()) if not data.empty else 0
-    for run, step in diverged.items():
-        traces += _divergence_markers(data, run, step, tasks, panels, colors[run], ceiling, last_step)
+    if diverged:
+        if train is None:
+            train = aggregate_seeds(train_rows, "task", None)
+        last_x = float(data[x].max()) if not data.empty else 0.0
+        for run, step in diverged.items():
+            traces += _divergence_markers(
+                train_rows, train.mean, run, step, tasks, panels, colors[run], ceiling, last_x, x
+            )
     if log_y:
         axis = {"type": "log"}
         if low is not None and high - low <= 6:
@@ -88,28 +126,38 @@ def _value_range(traces: list[dict], log_y: bool) -> tuple[float | None, float |
 
 
 def _divergence_markers(
-    records: pd.DataFrame,
+    rows: pd.DataFrame,
+    mean: pd.DataFrame,
     run: str,
     step: int,
     tasks,
     panels: list[Panel],
     color: str,
     ceiling: float | None,
-    last_step: int,
+    last_x: float,
+    x: str,
 ) -> list[dict]:
-    """An x where the run diverged, labelled with its loss; at the top edge when off-scale."""
+    """An x where the run diverged, labelled with its loss; at the top edge when off-scale.
+
+    The loss is the run's last train loss at or before `step`, the highest over
+    its seeds (the seed that blew up). With x="seconds" the marker sits at the
+    seconds of that step, extrapolated at the run's pace when the step itself
+    has no row (a non-finite loss is not recorded).
+    """
     traces = []
-    rows = records[(records["run"] == run) & (records["metric"] == "train_loss")]
+    rows = rows[rows["run"] == run]
+    mean = mean[mean["run"] == run]
     for task, panel in zip(tasks, panels):
-        last = rows[rows["task"] == task]
-        if last.empty:
+        in_panel = rows[rows["task"] == task]
+        if in_panel.empty:
             continue
-        loss = float(last["value"].iloc[-1])
+        loss = _loss_at(in_panel, step)
         shown = loss if ceiling is None else min(loss, ceiling)
+        at = float(step) if x == "step" else _seconds_at(mean[mean["task"] == task], step)
         traces.append(
             {
                 "type": "scatter",
-                "x": compact(np.array([step])),
+                "x": compact(np.array([at])) if x == "seconds" else compact(np.array([step])),
                 "y": compact(np.array([shown])),
                 "xaxis": panel.xaxis,
                 "yaxis": panel.yaxis,
@@ -117,10 +165,38 @@ def _divergence_markers(
                 "marker": {"symbol": "x", "size": 12, "color": color},
                 "text": [f"{run} diverged at step {step} (loss {loss:.3g})"],
                 # Text away from the nearer edge, so it is never cut off.
-                "textposition": "bottom right" if step < 0.6 * max(last_step, 1) else "bottom left",
+                "textposition": "bottom right" if last_x <= 0 or at < 0.6 * last_x else "bottom left",
                 "showlegend": False,
                 "legendgroup": run,
                 "hovertemplate": f"{run} diverged at step {step}<extra></extra>",
             }
         )
     return traces
+
+
+def _loss_at(rows: pd.DataFrame, step: int) -> float:
+    """The highest over seeds of each seed's last train loss at or before `step`.
+
+    The seed that blew up stops recording (a non-finite loss is dropped), so its
+    last row can be a step or more before the others' last one.
+    """
+    before = rows[rows["step"] <= step]
+    if before.empty:
+        return float(rows.sort_values("step", kind="stable")["value"].iloc[0])
+    before = before.sort_values("step", kind="stable")
+    if "seed" not in before.columns:
+        return float(before["value"].iloc[-1])
+    return float(before.groupby("seed", sort=False)["value"].last().max())
+
+
+def _seconds_at(mean: pd.DataFrame, step: int) -> float:
+    steps = mean["step"].to_numpy(dtype=np.float64)
+    seconds = mean["seconds"].to_numpy(dtype=np.float64)
+    if not len(steps):
+        return 0.0
+    order = np.argsort(steps, kind="stable")
+    steps, seconds = steps[order], seconds[order]
+    if step <= steps[-1] or len(steps) == 1:
+        return float(np.interp(step, steps, seconds))
+    pace = (seconds[-1] - seconds[0]) / (steps[-1] - steps[0])
+    return float(seconds[-1] + pace * (step - steps[-1]))

@@ -1,4 +1,4 @@
-"""Loss-curve figure: panels, traces, log axes, downsampling, divergence markers and EMA."""
+"""Loss-curve figure: panels, traces, log axes, downsampling, divergence markers, EMA, seeds and x axis."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def _frame(run: str, task: str, metric: str, steps: np.ndarray, values: np.ndarr
     return pd.DataFrame(
         {
             "run": run,
+            "seed": 0,
             "step": steps,
             "task": task,
             "layer": "",
@@ -42,6 +43,12 @@ def _frame(run: str, task: str, metric: str, steps: np.ndarray, values: np.ndarr
             "seconds": steps / 1000,
         }
     )
+
+
+def validated(figure: go.Figure) -> go.Figure:
+    """Figures are built without validation for speed; here every property is checked."""
+    go.Figure(figure.to_dict())  # raises on any invalid property
+    return figure
 
 
 def axis(fig, ref: str):
@@ -234,3 +241,141 @@ def test_an_off_scale_divergence_keeps_the_healthy_curves_readable():
     assert high < 2 + np.log10(healthy["value"].max())  # log10 units, not 25
     marker = next(t for t in fig.data if t.mode == "markers+text" and "1e+25" in t.text[0])
     assert float(marker.y[0]) <= 10**high
+
+
+# ----------------------------------------------------------------------------- seeds and x axis
+
+SCALES = np.array([1.0, 1.1, 1.2])  # seed i's loss is the base loss times SCALES[i]
+
+
+def make_seeded_records(steps: int = 200, runs=RUNS, tasks=TASKS) -> pd.DataFrame:
+    """make_records once per seed: seed i scaled by SCALES[i], its clock 1 ms behind seed i - 1."""
+    frames = []
+    for i, scale in enumerate(SCALES):
+        frame = make_records(steps=steps, runs=runs, tasks=tasks)
+        frames.append(frame.assign(seed=10 + i, value=frame["value"] * scale, seconds=frame["seconds"] + 0.001 * i))
+    return pd.concat(frames, ignore_index=True)
+
+
+def base_loss(run: str, task: str, metric: str = "train_loss") -> pd.DataFrame:
+    frame = make_records()
+    return frame[(frame["run"] == run) & (frame["task"] == task) & (frame["metric"] == metric)]
+
+
+def x_titles(fig) -> set[str]:
+    return {fig.layout[name].title.text for name in fig.layout if name.startswith("xaxis")}
+
+
+def lines_and_bands(fig) -> tuple[list, list]:
+    lines = [t for t in fig.data if t.fill != "toself" and t.mode != "markers+text"]
+    return lines, [t for t in fig.data if t.fill == "toself"]
+
+
+def trace_for(traces, fig, run: str, task: str):
+    """The trace of `run` in `task`'s panel (panels follow the task order)."""
+    titles = [a.text for a in fig.layout.annotations]
+    ref = "x" if titles.index(task) == 0 else f"x{titles.index(task) + 1}"
+    (trace,) = [t for t in traces if t.name == run and t.xaxis == ref]
+    return trace
+
+
+def test_several_seeds_draw_one_mean_line_and_one_band_per_run_and_task():
+    fig = validated(loss_curves(make_seeded_records(), RUNS, TASKS, split="train"))
+    lines, bands = lines_and_bands(fig)
+    assert len(lines) == len(bands) == len(RUNS) * len(TASKS)  # no line per seed
+    for run in RUNS:
+        for task in TASKS:
+            base = base_loss(run, task)["value"].to_numpy()
+            line, band = trace_for(lines, fig, run, task), trace_for(bands, fig, run, task)
+            np.testing.assert_allclose(line.y, base * SCALES.mean(), rtol=1e-6)
+            assert "mean of 3 seeds" in line.hovertemplate
+            # The band runs along the low edge (mean - std, ddof=0) and back along the high one.
+            low, high = np.split(np.asarray(band.y, dtype=float), 2)
+            np.testing.assert_allclose(low, base * (SCALES.mean() - SCALES.std()), rtol=1e-5)
+            np.testing.assert_allclose(high[::-1], base * (SCALES.mean() + SCALES.std()), rtol=1e-5)
+            assert band.legendgroup == line.legendgroup == run
+
+
+def test_minmax_band_and_no_band():
+    records = make_seeded_records()
+    fig = loss_curves(records, ["Adam"], ["click"], split="validation", band="minmax")
+    (line,), (band,) = lines_and_bands(fig)
+    base = base_loss("Adam", "click", "val_loss")["value"].to_numpy()
+    low, high = np.split(np.asarray(band.y, dtype=float), 2)
+    np.testing.assert_allclose(low, base * SCALES.min(), rtol=1e-6)
+    np.testing.assert_allclose(high[::-1], base * SCALES.max(), rtol=1e-6)
+    assert line.marker.color == line.line.color  # not the default colour of the trace's position
+    lines, bands = lines_and_bands(loss_curves(records, RUNS, TASKS, band=None))
+    assert not bands and len(lines) == 2 * len(RUNS) * len(TASKS)
+    with pytest.raises(ValueError, match="band must be one of"):
+        loss_curves(records, RUNS, TASKS, band="iqr")
+
+
+def test_smoothing_applies_to_the_mean_and_the_band_edges():
+    fig = loss_curves(make_seeded_records(), ["SGD"], ["price"], split="train", smoothing=0.9)
+    (line,), (band,) = lines_and_bands(fig)
+    base = base_loss("SGD", "price")["value"].to_numpy()
+    np.testing.assert_allclose(line.y, ema(base * SCALES.mean(), 0.9), rtol=1e-5)
+    low, _ = np.split(np.asarray(band.y, dtype=float), 2)
+    np.testing.assert_allclose(low, ema(base * (SCALES.mean() - SCALES.std()), 0.9), rtol=1e-5)
+
+
+@pytest.mark.parametrize("seeded", [False, True])
+def test_x_seconds_draws_against_the_mean_seconds_of_each_step(seeded):
+    records = make_seeded_records() if seeded else make_records()
+    fig = validated(loss_curves(records, RUNS, TASKS, x="seconds"))
+    assert x_titles(fig) == {"", "wall-clock time (s)"}  # on the bottom panels
+    lines, _ = lines_and_bands(fig)
+    line = trace_for([t for t in lines if t.mode == "lines"], fig, "Adam", "grade")
+    steps = base_loss("Adam", "grade")["step"].to_numpy()
+    offset = 0.001 if seeded else 0.0  # seeds 0, 1 and 2 ms behind
+    np.testing.assert_allclose(line.x, steps / 1000 + offset, rtol=1e-6)
+    assert "s<br>" in line.hovertemplate
+    assert x_titles(loss_curves(records, RUNS, TASKS)) == {"", "step"}
+    with pytest.raises(ValueError, match="x must be one of"):
+        loss_curves(records, RUNS, TASKS, x="epoch")
+
+
+def test_long_seeded_runs_are_downsampled_with_x_seconds():
+    records = make_seeded_records(steps=6_000, runs=("Adam",), tasks=("price",))
+    fig = loss_curves(records, ["Adam"], ["price"], split="train", x="seconds")
+    (line,), (band,) = lines_and_bands(fig)
+    assert len(line.x) <= MAX_POINTS and len(band.x) <= MAX_POINTS
+    assert np.all(np.diff(np.asarray(line.x)) > 0)
+    assert max(line.y) == pytest.approx(50.0 * SCALES.mean(), rel=1e-6)  # the spike survives
+
+
+def test_frames_without_a_seed_column_draw_as_before():
+    records = make_records()
+    with_seed = loss_curves(records, RUNS, TASKS, smoothing=0.5, diverged={"Adam": 150})
+    without = loss_curves(records.drop(columns="seed"), RUNS, TASKS, smoothing=0.5, diverged={"Adam": 150})
+    assert len(with_seed.data) == len(without.data) == 2 * len(RUNS) * len(TASKS) + len(TASKS)
+    for a, b in zip(with_seed.data, without.data):
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)
+        assert a.hovertemplate == b.hovertemplate and "seeds" not in a.hovertemplate
+
+
+@pytest.mark.parametrize("x", ["step", "seconds"])
+def test_a_diverged_seed_marks_its_run_with_the_blown_up_loss(x):
+    records = make_seeded_records()
+    adam_seed_2 = (records["run"] == "Adam") & (records["seed"] == 12) & (records["metric"] == "train_loss")
+    records.loc[adam_seed_2 & (records["step"] == 136), "value"] = 1e6
+    records = records[~(adam_seed_2 & (records["step"] >= 137))]  # its loss at 137 was not finite
+    fig = loss_curves(records, RUNS, TASKS[:2], diverged={"Adam": 137}, x=x)
+    markers = [t for t in fig.data if t.mode == "markers+text"]
+    assert len(markers) == 2
+    price = next(m for m in markers if m.xaxis == "x")
+    assert price.text[0] == "Adam diverged at step 137 (loss 1e+06)"
+    # At step 137 only seeds 0 and 1 have a row: their mean clock is 0.137 s + 0.5 ms.
+    assert float(price.x[0]) == (137 if x == "step" else pytest.approx(0.1375, rel=1e-6))
+    lines, bands = lines_and_bands(fig)
+    assert len(lines) == 2 * len(RUNS) * 2 and len(bands) == len(lines)
+
+
+def test_a_divergence_after_the_last_row_is_placed_at_the_runs_pace():
+    records = make_records()
+    records = records[~((records["run"] == "Adam") & (records["step"] > 120))]
+    fig = loss_curves(records, RUNS, ["price"], split="validation", diverged={"Adam": 150}, x="seconds")
+    (marker,) = [t for t in fig.data if t.mode == "markers+text"]
+    assert float(marker.x[0]) == pytest.approx(0.150, rel=1e-5)  # 1 ms per step, as before step 120

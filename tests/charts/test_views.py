@@ -103,3 +103,85 @@ def test_conflict_reading_says_never_and_is_empty_without_data() -> None:
     frame = pd.DataFrame([rows("R", i, "A ↔ B", 0.5) for i in range(3)])
     assert "never" in conflict_reading(frame)[0]
     assert conflict_reading(frame.iloc[0:0]) == []
+
+
+# ----------------------------------------------------------------------------- several seeds
+
+SCALE = 0.5  # seed 1's values are seed 0's times this: the mean over both is 0.75 times seed 0
+
+
+def two_seeds(records: pd.DataFrame) -> pd.DataFrame:
+    """The records as seed 0, plus a seed 1 with scaled values whose clock runs 0.5 s behind."""
+    second = records.assign(seed=1, value=records["value"] * SCALE, seconds=records["seconds"] + 0.5)
+    return pd.concat([records.assign(seed=0), second], ignore_index=True)
+
+
+def source(records: pd.DataFrame, metric: str, run: str, column: str, name: str) -> pd.DataFrame:
+    rows = records[(records["metric"] == metric) & (records["run"] == run) & (records[column] == name)]
+    return rows.sort_values("step")
+
+
+@pytest.mark.parametrize("metric", ["update_ratio", "grad_norm", "effective_lr"])
+def test_layer_chart_with_seeds_draws_the_mean_line_per_run(records: pd.DataFrame, metric: str) -> None:
+    layers = ["trunk.0.weight", "heads.a.weight"]
+    figure = validated(layer_chart(two_seeds(records), RUNS, layers, metric, x="seconds", band="std"))
+    lines = [t for t in figure.data if t.fill != "toself"]
+    bands = [t for t in figure.data if t.fill == "toself"]
+    assert len(lines) == len(layers) * len(RUNS) and len(bands) == len(lines)
+    rows = source(records, metric, "Adam", "layer", layers[0])
+    first = next(t for t in lines if t.name == "Adam" and t.xaxis == "x")
+    mean = rows["value"].to_numpy() * (1 + SCALE) / 2
+    np.testing.assert_allclose(first.y, np.log10(mean) if metric == "update_ratio" else mean, rtol=1e-5)
+    np.testing.assert_allclose(first.x, rows["seconds"].to_numpy() + 0.25, rtol=1e-6)
+    assert "mean of 2 seeds" in first.hovertemplate
+    if metric == "effective_lr":
+        # The band stays the 10-90 percentile range, averaged over seeds.
+        p10 = source(records, "effective_lr_p10", "Adam", "layer", layers[0])["value"].to_numpy()
+        band = next(t for t in bands if t.legendgroup == "Adam" and t.xaxis == "x")
+        low, _ = np.split(np.asarray(band.y, dtype=float), 2)
+        np.testing.assert_allclose(low, p10 * (1 + SCALE) / 2, rtol=1e-5)
+    # Without a band only the effective step size keeps its percentile area.
+    plain = layer_chart(two_seeds(records), RUNS, layers, metric)
+    assert len([t for t in plain.data if t.fill == "toself"]) == (len(lines) if metric == "effective_lr" else 0)
+
+
+def test_conflict_charts_with_seeds_draw_the_mean_line_per_run(records: pd.DataFrame) -> None:
+    seeded = two_seeds(records)
+    cosines = validated(cosine_chart(seeded, RUNS, x="seconds", band="minmax"))
+    lines = [t for t in cosines.data if t.fill != "toself"]
+    assert len(lines) == 3 * 2 and len(cosines.data) == 2 * len(lines)
+    pair = cosines.layout.annotations[0].text
+    rows = source(records, "grad_cosine", "SGD", "task", pair)
+    line = next(t for t in lines if t.name == "SGD" and t.xaxis == "x")
+    np.testing.assert_allclose(line.y, rows["value"].to_numpy() * (1 + SCALE) / 2, rtol=1e-5, atol=1e-7)
+    assert {a.title.text for a in (cosines.layout.xaxis, cosines.layout.xaxis2, cosines.layout.xaxis3)} >= {
+        "wall-clock time (s)"
+    }
+    norms = validated(task_grad_norm_chart(seeded, RUNS, ("a", "b", "c")))
+    assert len(norms.data) == 3 * 2  # one mean line per (task, run), no band asked for
+    rows = source(records, "task_grad_norm", "Adam", "task", "b")
+    line = next(t for t in norms.data if t.name == "Adam" and t.xaxis == "x2")
+    np.testing.assert_allclose(line.y, rows["value"].to_numpy() * (1 + SCALE) / 2, rtol=1e-5)
+    np.testing.assert_array_equal(line.x, rows["step"].to_numpy())
+
+
+def test_cosine_heatmaps_average_the_seeds(records: pd.DataFrame) -> None:
+    single = cosine_heatmaps(records, RUNS, ("a", "b", "c"))
+    seeded = validated(cosine_heatmaps(two_seeds(records), RUNS, ("a", "b", "c")))
+    z, z_seeded = (np.asarray(f.data[0].z, dtype=float) for f in (single, seeded))
+    off = ~np.eye(3, dtype=bool)
+    np.testing.assert_allclose(z_seeded[off], z[off] * (1 + SCALE) / 2, rtol=1e-5)
+    np.testing.assert_allclose(np.diag(z_seeded), 1.0)
+    assert seeded.layout.annotations[0].text.endswith("mean of 2 seeds)")
+    assert "seeds" not in single.layout.annotations[0].text
+
+
+def test_conflict_reading_with_seeds_counts_the_mean_cosine_of_each_step() -> None:
+    # 2 of the 8 cosines are negative, but averaged over seeds 2 of the 4 steps are.
+    seeds = {0: [-0.5, 0.2, 0.3, 0.4], 1: [0.1, -0.6, 0.3, 0.4]}
+    frame = pd.DataFrame(
+        [{**rows("R", 10 * i, "A ↔ B", v), "seed": s} for s, vs in seeds.items() for i, v in enumerate(vs)]
+    )
+    (line,) = conflict_reading(frame)
+    assert "**50%** of the time" in line
+    assert "mean cosine 0.07" in line  # (-0.2 - 0.2 + 0.3 + 0.4) / 4, 0.075 in binary just under
