@@ -257,7 +257,7 @@ class TableTasks:
 
             _choice(_join(p, "dataset"), self.dataset, tuple(BUNDLED))
         features = self.features
-        if isinstance(features, str) or not all(isinstance(f, str) and f for f in features):
+        if not isinstance(features, list | tuple) or not all(isinstance(f, str) and f for f in features):
             raise ConfigError(_join(p, "features"), f"expected a list of column names, found {features!r}")
         _set(self, "features", tuple(features))
         targets = tuple(self.targets)

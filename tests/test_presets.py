@@ -1,0 +1,158 @@
+"""Classroom presets: valid configs with two-sentence explanations, and each explanation's claim holds in training."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mtlviz.config import ExperimentConfig, OptimizerConfig
+from mtlviz.engine.trainer import Engine
+from mtlviz.presets import PRESETS, Preset, preset_names
+from mtlviz.share import decode_config, encode_config
+
+VIEWS = ("Loss view", "Updates view", "Conflict view")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """As in the dashboard's jobs: tiny matmuls, where a second intra-op thread only spins on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def train(config: ExperimentConfig, **train_fields: object) -> tuple[Engine, pd.DataFrame]:
+    """Train `config` (with train settings replaced by `train_fields`) and return its engine and records."""
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, device="cpu", **train_fields))
+    engine = Engine(config)
+    return engine, pd.concat(list(engine.run()), ignore_index=True)
+
+
+def task_values(records: pd.DataFrame, metric: str, step: int) -> pd.DataFrame:
+    """run x task table of one metric at one step."""
+    rows = records[(records["metric"] == metric) & (records["step"] == step)]
+    return rows.pivot_table(index="run", columns="task", values="value", observed=True)
+
+
+def sentences(text: str) -> list[str]:
+    return re.split(r"(?<=[.!?])\s+", text.strip())
+
+
+# ------------------------------------------------------------------------ the catalogue
+
+
+def test_the_four_lessons_are_there() -> None:
+    assert {"loss_scale_imbalance", "adamw_vs_adam", "related_vs_conflicting", "hard_vs_soft"} <= set(PRESETS)
+    assert preset_names() == {key: p.title for key, p in PRESETS.items()}
+
+
+@pytest.mark.parametrize("key", list(PRESETS))
+def test_preset_is_valid_and_round_trips(key: str) -> None:
+    preset = PRESETS[key]
+    assert isinstance(preset, Preset) and preset.key == key
+    assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", key)
+    assert preset.title.strip() == preset.title and preset.title
+    config = preset.config
+    back = ExperimentConfig.from_json(config.to_json())
+    assert back == config and back.to_json() == config.to_json()
+    assert decode_config(encode_config(config)) == config
+    assert 300 <= config.train.steps <= 1500  # a few seconds on a laptop CPU
+    assert config.train.device == "auto"
+
+
+@pytest.mark.parametrize("key", list(PRESETS))
+def test_explanation_is_two_sentences_that_point_at_a_view(key: str) -> None:
+    text = PRESETS[key].explanation
+    parts = sentences(text)
+    assert len(parts) == 2, parts
+    for part in parts:
+        assert part[0].isupper() and part.endswith("."), part
+    assert any(view in text for view in VIEWS), text
+    assert "e.g." not in text and "i.e." not in text  # abbreviations would hide a third sentence
+
+
+def test_sentence_splitting_counts_sentences() -> None:
+    assert len(sentences("One (at 0.01 it fails). Two: lr × 0.1 of itself.")) == 2
+    assert len(sentences("One. Two. Three.")) == 3
+
+
+# ------------------------------------------------------------------- claims, by training
+
+
+def test_loss_scale_imbalance_slows_sgd_on_the_small_task_but_not_adam() -> None:
+    preset = PRESETS["loss_scale_imbalance"]
+    # The explanation says SGD at lr 0.01 diverges: train that row alongside the preset's own.
+    config = dataclasses.replace(
+        preset.config, optimizers=(*preset.config.optimizers, OptimizerConfig("sgd", 0.01, "SGD 0.01"))
+    )
+    _, records = train(config, stats_every=0, conflict_every=0)
+    end = config.train.steps
+    loss = task_values(records, "val_loss", end)["task B"]
+    assert loss["SGD"] > 2 * loss["Adam"], loss
+    # A diverged configuration stops and records nothing after it diverged.
+    last = records.groupby("run", observed=True)["step"].max()
+    assert last["SGD 0.01"] < end / 2 and last["SGD"] == last["Adam"] == end, last
+    # Both fit the scaled task: SGD's small rate is enough for task A, it just starves task B.
+    r2 = task_values(records, "val_r2", end)["task A"]
+    assert r2["SGD"] > 0.95 and r2["Adam"] > 0.95, r2
+
+
+def test_adam_weight_decay_is_magnified_adamw_is_not() -> None:
+    preset = PRESETS["adamw_vs_adam"]
+    end = preset.config.train.steps
+    _, records = train(preset.config, stats_every=100, conflict_every=0)  # statistics at the last step too
+    at_end = records[(records["step"] == end) & records["layer"].astype(str).str.startswith("trunk.")]
+
+    def trunk(metric: str) -> pd.Series:
+        values = at_end[at_end["metric"] == metric].groupby("run", observed=True)["value"]
+        return values.apply(lambda v: float(np.sqrt((v**2).sum())))  # norm over all trunk layers
+
+    norm, decay = trunk("param_norm"), trunk("weight_decay_norm")
+    loss = task_values(records, "val_loss", end).mean(axis=1)
+    adam, l2, adamw = "Adam, no decay", "Adam, decay 0.1", "AdamW, decay 0.1"
+    assert decay[l2] > 10 * decay[adamw] > 0, decay  # "tens of times AdamW's"
+    assert norm[l2] < norm[adamw] / 2.5, norm  # "several times smaller"
+    assert loss[l2] > 1.5 * loss[adamw], loss  # "its validation loss stays higher"
+    assert 0.85 * norm[adam] < norm[adamw] < norm[adam], norm  # "only slightly smaller than ... no decay"
+    assert loss[adamw] < 1.2 * loss[adam], loss  # "it fits as well"
+
+
+def conflict(records: pd.DataFrame) -> pd.Series:
+    """Per run: the share of measured steps at which the two tasks' gradients had a negative cosine."""
+    cosines = records[records["metric"] == "grad_cosine"]
+    assert not cosines.empty
+    return (cosines["value"] < 0).groupby(cosines["run"], observed=True).mean()
+
+
+@pytest.mark.slow
+def test_conflicting_tasks_on_a_narrow_trunk_have_opposed_gradients() -> None:
+    preset = PRESETS["related_vs_conflicting"]
+    _, records = train(preset.config, stats_every=0)
+    assert (conflict(records) > 0.6).all(), conflict(records)  # "negative most of the time"
+    same = dataclasses.replace(preset.config, tasks=dataclasses.replace(preset.config.tasks, relatedness=1.0))
+    _, records = train(same, stats_every=0)
+    assert (conflict(records) < 0.4).all(), conflict(records)  # "stays mostly positive"
+
+
+@pytest.mark.slow
+def test_soft_sharing_generalises_better_than_hard_on_little_data() -> None:
+    preset = PRESETS["hard_vs_soft"]
+    end = preset.config.train.steps
+    hard = dataclasses.replace(preset.config, model=dataclasses.replace(preset.config.model, sharing="hard"))
+    results = {}
+    for name, config in (("soft", preset.config), ("hard", hard)):
+        _, records = train(config, stats_every=0, conflict_every=0)
+        train_loss = records[(records["metric"] == "train_loss") & (records["step"] > end - 100)]
+        fit = train_loss.groupby("run", observed=True)["value"].mean() * 2  # per-task mean -> sum over 2 tasks
+        results[name] = (task_values(records, "val_loss", end).sum(axis=1), fit)
+    (soft_val, soft_fit), (hard_val, hard_fit) = results["soft"], results["hard"]
+    for run in ("SGD", "Adam"):
+        assert hard_fit[run] < soft_fit[run], (hard_fit, soft_fit)  # "fits the training rows more closely"
+        assert hard_val[run] > 1.2 * soft_val[run], (hard_val, soft_val)  # "its validation loss ends higher"
+        assert hard_val[run] - hard_fit[run] > soft_val[run] - soft_fit[run]  # "the gap ... stays smaller"
