@@ -10,19 +10,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mtlviz.charts import loss_curves
-from mtlviz.charts.conflict import NO_SHARED, conflict_reading, cosine_chart, cosine_heatmaps, task_grad_norm_chart
-from mtlviz.charts.updates import LAYER_CHARTS, layer_chart, layer_names
-from mtlviz.engine.records import GRAD_COSINE, TASK_GRAD_NORM, TRAIN_LOSS, VAL_LOSS
 from mtlviz.export import parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
 from mtlviz.summary import summary_table
-from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT, PAUSE, UPDATES_LAYERS, UPDATES_METRIC, VIEW
+from mtlviz.ui.state import PAUSE
+from mtlviz.ui.text import escape_markdown
+from mtlviz.ui.views import Results, best_runs, views
 
 REFRESH_SECONDS = 0.5
-SPLIT_LABELS = {"train": "Train", "validation": "Validation", "both": "Both"}
-VIEWS = ("Loss", "Updates", "Conflict")
-PLOTLY_CONFIG = {"displaylogo": False}
 
 
 def live_panel(job: TrainingJob, live: bool) -> None:
@@ -34,92 +29,8 @@ def _panel(job: TrainingJob, live: bool) -> None:
     if live and job.ended:
         st.rerun(scope="app")  # stops the timer; the page redraws with the summary
     _status(job)
-    view = st.segmented_control("View", VIEWS, default="Loss", key=VIEW, required=True, label_visibility="collapsed")
-    if job.log.version == 0:
-        st.info("Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
-        return
     # Each view takes a snapshot of only the metrics it draws; the worker only appends.
-    if view == "Updates":
-        _updates_view(job)
-    elif view == "Conflict":
-        _conflict_view(job, job.log.frame([GRAD_COSINE, TASK_GRAD_NORM]))
-    else:
-        _loss_view(job, job.log.frame([TRAIN_LOSS, VAL_LOSS]))
-
-
-def _loss_view(job: TrainingJob, records: pd.DataFrame) -> None:
-    controls = st.columns([2, 1, 2])
-    split = controls[0].segmented_control(
-        "Loss", list(SPLIT_LABELS), format_func=SPLIT_LABELS.get, default="both", key=CHART_SPLIT, required=True
-    )
-    log_y = controls[1].toggle("Log scale", value=True, key=CHART_LOG)
-    smoothing = controls[2].slider("Smoothing (train loss)", 0.0, 0.99, 0.6, 0.01, key=CHART_SMOOTHING)
-    figure = loss_curves(
-        records,
-        job.config.labels,
-        job.config.tasks.task_names,
-        split=split or "both",
-        log_y=log_y,
-        smoothing=smoothing,
-        diverged=job.diverged,
-    )
-    st.plotly_chart(figure, key="loss_chart", config=PLOTLY_CONFIG)
-
-
-def _updates_view(job: TrainingJob) -> None:
-    layers = layer_names(job.log.frame(["grad_norm"]))
-    if not layers:
-        every = job.config.train.stats_every
-        st.info(
-            f"Update statistics are recorded every {every} steps; none yet."
-            if every
-            else "Update statistics are off for this run (stats_every = 0)."
-        )
-        return
-    metric_col, layers_col = st.columns([1, 2])
-    metric = metric_col.selectbox(
-        "Statistic", list(LAYER_CHARTS), format_func=lambda m: LAYER_CHARTS[m][0], key=UPDATES_METRIC
-    )
-    default = [name for name in layers if name.endswith("weight")] or layers
-    chosen = layers_col.multiselect("Layers", layers, default=default, key=UPDATES_LAYERS)
-    st.caption(_UPDATES_HELP[metric])
-    wanted = [metric, "effective_lr_p10", "effective_lr_p90"] if metric == "effective_lr" else [metric]
-    figure = layer_chart(job.log.frame(wanted), job.config.labels, chosen, metric)
-    st.plotly_chart(figure, key="updates_chart", config=PLOTLY_CONFIG)
-
-
-_UPDATES_HELP = {
-    "update_ratio": "How far each step moves a layer relative to its size; around -3 (1e-3) is a common healthy value.",
-    "grad_norm": "Norm of the gradient each optimizer stepped with, per layer.",
-    "effective_lr": "Per-element step size from the optimizer's own state (median, 10-90% band); SGD's is its lr.",
-    "update_norm": "Norm of the actual parameter change of each step, measured around optimizer.step().",
-    "weight_decay_norm": "The part of each step that comes from weight decay: decoupled (AdamW) or L2 (SGD, Adam).",
-    "param_norm": "Norm of each layer's weights.",
-}
-
-
-def _conflict_view(job: TrainingJob, records: pd.DataFrame) -> None:
-    if job.has_shared_parameters is False:
-        st.info(NO_SHARED)
-        return
-    if not job.config.train.conflict_every:
-        st.info("Gradient-conflict measurements are off for this run (conflict_every = 0).")
-        return
-    lines = conflict_reading(records)
-    if not lines:
-        st.info(f"Per-task gradients are measured every {job.config.train.conflict_every} steps; none yet.")
-        return
-    for line in lines:
-        st.markdown(line)
-    labels, tasks = job.config.labels, job.config.tasks.task_names
-    st.plotly_chart(cosine_chart(records, labels), key="cosine_chart", config=PLOTLY_CONFIG)
-    heat_col, norm_col = st.columns(2)
-    with heat_col:
-        st.caption("Latest cosine between task gradients on the shared layers (red: conflict)")
-        st.plotly_chart(cosine_heatmaps(records, labels, tasks), key="cosine_heatmap", config=PLOTLY_CONFIG)
-    with norm_col:
-        st.caption("Each task's gradient norm on the shared layers")
-        st.plotly_chart(task_grad_norm_chart(records, labels, tasks), key="task_grad_norms", config=PLOTLY_CONFIG)
+    views(job, "Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
 
 
 def _status(job: TrainingJob) -> None:
@@ -142,37 +53,85 @@ def _status(job: TrainingJob) -> None:
         st.error(f"Training failed: {job.error}")
     elif job.status == STOPPED:
         st.warning(f"Stopped at step {progress.step:,}.")
-    for label, step in job.diverged.items():
-        loss = job.diverged_loss.get(label, float("nan"))
-        st.warning(f"{label} diverged at step {step:,} (loss = {loss:.3g}); the other configurations kept training.")
+    seeds = job.config.train.seeds
+    for run, steps in job.diverged_runs.items():
+        # The first seed to diverge speaks for the run; the others are counted.
+        seed, step = min(steps.items(), key=lambda item: item[1])
+        key = run if seeds == 1 else f"{run} (seed {seed})"
+        loss = job.diverged_loss.get(key, float("nan"))
+        which = "" if seeds == 1 else f" in {len(steps)} of {seeds} seeds (first: seed {seed})"
+        st.warning(
+            f"{escape_markdown(run)} diverged at step {step:,}{which} (loss = {loss:.3g}); "
+            "the other configurations kept training."
+        )
 
 
 def summary_panel(job: TrainingJob) -> None:
-    """Final validation loss and metric per task and configuration, best per task highlighted."""
     if job.status not in (FINISHED, STOPPED):
         return
-    summary = summary_table(job.log.frame(), job.diverged)
+    summary_section(job)
+    if job.saved is not None:
+        st.caption(f"Saved in {job.saved} (listed under Saved runs).")
+    elif job.save_error:
+        st.warning(f"Not saved: {job.save_error}. The downloads below still work.")
+    _downloads(job)
+
+
+def summary_section(results: Results) -> None:
+    """Final validation results per task and run, best per task highlighted, time to target."""
+    config = results.config
+    summary = summary_table(results.frame(), results.diverged_runs, config.val_targets)
     if summary.empty:
         return
     st.subheader("Summary")
     best = summary.loc[summary["best"]]
     if not best.empty:
         st.markdown(
-            "Lowest validation loss: " + "; ".join(f"**{task}**: {run}" for task, run in zip(best["task"], best["run"]))
+            "Lowest validation loss: "
+            + "; ".join(
+                f"**{escape_markdown(task)}**: {escape_markdown(run)}" for task, run in zip(best["task"], best["run"])
+            )
         )
-    shown = summary.rename(
-        columns={"val_loss": "val loss", "score": "accuracy / R²", "step": "at step", "rmse": "RMSE (units)"}
+    if any(o.is_sweep for o in config.optimizers):
+        swept = {o.label for o in config.optimizers if o.is_sweep}
+        picks = {c: r for c, r in best_runs(results, summary).items() if c in swept}
+        if picks:
+            st.markdown(
+                "Best learning rate: "
+                + "; ".join(f"**{escape_markdown(c)}**: {escape_markdown(r)}" for c, r in picks.items())
+            )
+    seeds = int(summary["seeds"].max()) > 1
+    shown = summary.copy()
+    if seeds:
+        shown["val_loss"] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(summary["val_loss"], summary["val_loss_std"])]
+        shown["score"] = [f"{m:.4f} ± {s:.2g}" for m, s in zip(summary["score"], summary["score_std"])]
+    shown = shown.rename(
+        columns={
+            "val_loss": "val loss",
+            "score": "accuracy / R²",
+            "step": "at step",
+            "rmse": "RMSE (units)",
+            "target_step": "target at step",
+            "target_seconds": "target at s",
+            "target": "target",
+        }
     )
     styled = shown.style.apply(_highlight_best, axis=1).format(
-        {"val loss": "{:.4g}", "accuracy / R²": "{:.4f}", "RMSE (units)": "{:.4g}"}, na_rep="—"
+        {
+            **({} if seeds else {"val loss": "{:.4g}", "accuracy / R²": "{:.4f}"}),
+            "RMSE (units)": "{:.4g}",
+            "target at step": "{:,.0f}",
+            "target at s": "{:.2f}",
+        },
+        na_rep="—",
     )
-    st.dataframe(
-        styled,
-        hide_index=True,
-        column_order=["task", "run", "at step", "val loss", "metric", "accuracy / R²", "RMSE (units)", "status"],
-        key="summary_table",
-    )
-    _downloads(job)
+    order = ["task", "run"] + (["seeds"] if seeds else []) + ["at step", "val loss", "metric", "accuracy / R²"]
+    order += ["RMSE (units)"]
+    if config.val_targets:
+        order += ["target at step", "target at s", "target"]
+    st.dataframe(styled, hide_index=True, column_order=order + ["status"], key="summary_table")
+    if config.val_targets and seeds:
+        st.caption("Time to target: the mean over the seeds that reached it.")
 
 
 def _downloads(job: TrainingJob) -> None:

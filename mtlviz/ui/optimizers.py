@@ -7,6 +7,8 @@ Option widgets are drawn from the optimizer registry's specs.
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from mtlviz.config import LIMITS, OptimizerConfig
@@ -35,7 +37,10 @@ def _option_key(uid: int, name: str, option: str) -> str:
 def _set_row(uid: int, row: dict) -> None:
     st.session_state[_key(uid, "name")] = row["name"]
     st.session_state[_key(uid, "label")] = row["label"]
-    st.session_state[_key(uid, "lr")] = float(row["lr"])
+    lrs = row["lr"] if isinstance(row["lr"], tuple | list) else (row["lr"],)
+    st.session_state[_key(uid, "lr")] = float(lrs[0])
+    st.session_state[_key(uid, "sweep")] = len(lrs) > 1
+    st.session_state[_key(uid, "lrs")] = ", ".join(f"{lr:g}" for lr in lrs) if len(lrs) > 1 else ""
     for option, value in row.get("options", {}).items():
         if OPTIMIZERS[row["name"]].options[option].kind == "betas":
             st.session_state[_option_key(uid, row["name"], "beta1")] = float(value[0])
@@ -54,8 +59,14 @@ def init_optimizer_rows() -> None:
     if OPTIMIZER_UIDS in st.session_state:
         return
     st.session_state[NEXT_UID] = 0
+    set_optimizer_rows(DEFAULT_ROWS)
+
+
+def set_optimizer_rows(rows: list[dict]) -> None:
+    """Replace the editor's rows (a preset, a shared link): dicts of name, label, lr, options."""
+    st.session_state.setdefault(NEXT_UID, 0)
     uids = []
-    for row in DEFAULT_ROWS:
+    for row in rows:
         uid = _new_uid()
         _set_row(uid, row)
         uids.append(uid)
@@ -113,14 +124,33 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
                 disabled=disabled or len(uids) <= 1,
             )
             st.text_input("Label (legend)", key=_key(uid, "label"), max_chars=40, disabled=disabled)
-            lr = st.number_input(
-                "Learning rate", min_value=1e-7, max_value=1e4, format="%g", key=_key(uid, "lr"), disabled=disabled
+            init_default(_key(uid, "sweep"), False)
+            sweep = st.toggle(
+                "Sweep learning rates",
+                key=_key(uid, "sweep"),
+                disabled=disabled,
+                help="Train this configuration at several learning rates side by side, one run each.",
             )
+            if sweep:
+                init_default(_key(uid, "lrs"), "")
+                text = st.text_input(
+                    "Learning rates",
+                    key=_key(uid, "lrs"),
+                    placeholder="1e-4, 1e-3, 1e-2   or   1e-4..1e-1 x4",
+                    disabled=disabled,
+                    help="A list, or a log-range 'from..to xN' (N rates evenly spaced on a log scale).",
+                )
+                lr = None
+            else:
+                lr = st.number_input(
+                    "Learning rate", min_value=1e-7, max_value=1e4, format="%g", key=_key(uid, "lr"), disabled=disabled
+                )
             options = _options_ui(uid, name, disabled)
+        path = f"optimizers[{index}]"
         try:
-            configs.append(
-                OptimizerConfig(name, lr, st.session_state[_key(uid, "label")], options, path=f"optimizers[{index}]")
-            )
+            if lr is None:
+                lr = parse_learning_rates(text, f"{path}.lr")
+            configs.append(OptimizerConfig(name, lr, st.session_state[_key(uid, "label")], options, path=path))
         except ConfigError as exc:
             errors.append(str(exc))
     st.button(
@@ -132,6 +162,28 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
         help=f"Up to {LIMITS['optimizers'][1]} configurations train side by side.",
     )
     return configs, errors
+
+
+def parse_learning_rates(text: str, path: str = "lr") -> tuple[float, ...] | dict:
+    """'1e-4, 1e-3' -> a list; '1e-4..1e-1 x4' -> a log-range (validated by OptimizerConfig)."""
+    text = text.strip()
+    if ".." in text:
+        match = re.fullmatch(r"([^.\s]+(?:\.\d+)?(?:e-?\d+)?)\s*\.\.\s*(\S+?)\s*[x×]\s*(\d+)", text)
+        if not match:
+            raise ConfigError(path, f"expected a log-range like '1e-4..1e-1 x4', found {text!r}")
+        start, stop, num = match.groups()
+        return {"from": _number(path, start), "to": _number(path, stop), "num": int(num)}
+    parts = [p for p in re.split(r"[,;\s]+", text) if p]
+    if len(parts) < 2:
+        raise ConfigError(path, f"expected at least two learning rates separated by commas, found {text!r}")
+    return tuple(_number(path, p) for p in parts)
+
+
+def _number(path: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(path, f"expected a number such as 1e-3, found {text!r}") from None
 
 
 def _options_ui(uid: int, name: str, disabled: bool) -> dict:

@@ -42,10 +42,13 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
         errors += [as_shown(e) for e in opt_errors]
         st.header("Training")
         train = _guard(errors, _train_ui, disabled)
+        targets = _targets_ui(choice.tasks.task_names if choice.tasks is not None else (), disabled)
     if errors or choice.tasks is None or model is None or train is None:
         return None, errors, choice
     try:
-        config = ExperimentConfig(tasks=choice.tasks, model=model, optimizers=tuple(optimizers), train=train)
+        config = ExperimentConfig(
+            tasks=choice.tasks, model=model, optimizers=tuple(optimizers), train=train, val_targets=targets
+        )
         return config, [], choice
     except ConfigError as exc:
         return None, [as_shown(str(exc))], choice
@@ -103,10 +106,48 @@ def _train_ui(disabled: bool) -> TrainConfig:
     eval_every = eval_col.number_input(
         "Validate every", 1, 10_000, 25, key="eval_every", disabled=disabled, help="Steps between validation passes."
     )
-    seed_col, device_col = st.columns(2)
+    seed_col, seeds_col = st.columns(2)
     seed = seed_col.number_input("Seed", 0, 2**31 - 1, 0, key="seed", disabled=disabled)
+    seeds = seeds_col.number_input(
+        "Seeds",
+        *LIMITS["seeds"],
+        1,
+        key="seeds",
+        disabled=disabled,
+        help="Train every configuration with this many seeds (seed, seed + 1, ...): each its own data split, "
+        "initial weights and batch order. Charts show the mean and a band; the summary mean ± std.",
+    )
     devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    device = device_col.selectbox(
+    device = st.selectbox(
         "Device", devices, key="device", disabled=disabled, help="auto uses the GPU when there is one."
     )
-    return TrainConfig(steps=int(steps), batch_size=batch, eval_every=int(eval_every), seed=int(seed), device=device)
+    return TrainConfig(
+        steps=int(steps),
+        batch_size=batch,
+        eval_every=int(eval_every),
+        seed=int(seed),
+        seeds=int(seeds),
+        device=device,
+    )
+
+
+def _targets_ui(tasks: tuple[str, ...], disabled: bool) -> dict[str, float]:
+    """Per task, an optional validation loss to reach (0: none)."""
+    with st.expander("Validation targets (time to target)"):
+        st.caption("The summary reports when each run first reached its task's target validation loss. 0: no target.")
+        targets = {}
+        for i, task in enumerate(tasks):
+            st.text(task)  # a column name from the user's file: plain text, never markdown
+            value = st.number_input(
+                f"Target {i + 1}",
+                0.0,
+                1e6,
+                0.0,
+                format="%g",
+                key=f"val_target_{i}",
+                disabled=disabled,
+                label_visibility="collapsed",
+            )
+            if value > 0:
+                targets[task] = float(value)
+    return targets

@@ -1,0 +1,200 @@
+"""Saved runs: list the runs directory, open one, or overlay two for comparison.
+
+Every finished or stopped run of the dashboard (and of the CLI) is kept in the
+runs directory (mtlviz/store.py). Opening one shows the same views as a live
+run; overlaying two draws their loss curves on one chart, each run's
+configurations prefixed by the run's number, with both summaries below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from mtlviz.charts import loss_curves
+from mtlviz.config import ExperimentConfig
+from mtlviz.engine.records import TRAIN_LOSS, VAL_LOSS
+from mtlviz.errors import MtlvizError
+from mtlviz.store import RunInfo, list_runs, load_run, load_summary, runs_dir
+from mtlviz.summary import summary_table
+from mtlviz.ui.live import summary_section
+from mtlviz.ui.restore import apply_config
+from mtlviz.ui.state import CHART_X, RESULTS, SAVED_RUNS_TABLE
+from mtlviz.ui.views import X_LABELS, chart, views
+
+LOADED = "loaded_runs"  # session state: path -> SavedRun (the ones open now)
+# "all": every run in the directory is listed (one person's machine); "session":
+# only the runs this browser session saved (a shared classroom server).
+VISIBILITY_ENV = "MTLVIZ_RUNS_VISIBLE"
+OWN_RUNS = "own_runs"  # session state: directories this session saved
+OPEN_RUNS = "open_runs"  # the multiselect of runs to open (paths)
+
+
+class SavedRun:
+    """A run read back from disk, with the interface the views read."""
+
+    def __init__(self, path: Path, config: ExperimentConfig, records: pd.DataFrame, summary: dict):
+        self.path = path
+        self.config = config
+        self.records = records
+        self.summary = summary
+        self.has_shared_parameters = config.model.sharing == "hard" and config.model.depth > 0
+        raw = summary.get("diverged_runs") or {}
+        self.diverged_runs = {
+            run: {int(seed): int(step) for seed, step in seeds.items()} for run, seeds in raw.items() if seeds
+        }
+        if not raw:  # saved before per-seed records: label -> {step, loss}
+            self.diverged_runs = {
+                label: {config.train.seed: int(info["step"])}
+                for label, info in (summary.get("diverged") or {}).items()
+                if isinstance(info, dict) and "step" in info
+            }
+        self._parts: dict[tuple[str, ...] | None, pd.DataFrame] = {}
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.records["run"].astype(str)))
+
+    def frame(self, metrics: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+        key = None if metrics is None else tuple(metrics)
+        if key not in self._parts:
+            rows = self.records if key is None else self.records[self.records["metric"].isin(key)]
+            self._parts[key] = rows.reset_index(drop=True)
+        return self._parts[key]
+
+
+def remember_saved(path: Path | None) -> None:
+    """Note a run this session saved (listed even when only own runs are shown)."""
+    if path is not None:
+        own = st.session_state.setdefault(OWN_RUNS, [])
+        if str(path) not in own:
+            own.append(str(path))
+
+
+def saved_runs_panel() -> None:
+    root = runs_dir()
+    runs, notes = list_runs(root)
+    if os.environ.get(VISIBILITY_ENV, "all") == "session":
+        own = set(st.session_state.get(OWN_RUNS, []))
+        runs = [r for r in runs if str(r.path) in own]
+    if not runs:
+        st.info(f"No saved runs yet. Every finished or stopped run is kept in {root}.")
+        return
+    plural = "s" if len(runs) != 1 else ""
+    st.caption(f"{len(runs)} run{plural} in {root}, newest first.")
+    table = pd.DataFrame(
+        {
+            "title": [r.title for r in runs],
+            "saved": [r.created.replace("T", " ")[:19] for r in runs],
+            "status": [r.status for r in runs],
+            "steps": [r.steps for r in runs],
+            "runs": [", ".join(r.runs) for r in runs],
+            "tasks": [", ".join(r.tasks) for r in runs],
+        }
+    )
+    st.dataframe(table, hide_index=True, key=SAVED_RUNS_TABLE, height=min(240, 38 + 35 * len(runs)))
+    for note in notes:
+        st.caption(note)
+    by_path = {str(r.path): r for r in runs}
+    if OPEN_RUNS in st.session_state:  # a run deleted since, or hidden: drop it from the choice
+        st.session_state[OPEN_RUNS] = [p for p in st.session_state[OPEN_RUNS] if p in by_path]
+    picked = st.multiselect(
+        "Open a run, or two to overlay them",
+        list(by_path),
+        format_func=lambda p: f"{by_path[p].title} · {by_path[p].created.replace('T', ' ')[:19]}",
+        max_selections=2,
+        key=OPEN_RUNS,
+    )
+    chosen = [by_path[p] for p in picked]
+    if not chosen:
+        return
+    loaded = []
+    for info in chosen:
+        run = _load(info)
+        if isinstance(run, str):
+            st.error(run)
+            return
+        loaded.append(run)
+    if len(loaded) == 1:
+        _open(loaded[0], chosen[0])
+    else:
+        _overlay(loaded, chosen)
+
+
+def _load(info: RunInfo) -> SavedRun | str:
+    """The run, read once per session while it stays selected; or why it cannot be read."""
+    cache = st.session_state.setdefault(LOADED, {})
+    key = str(info.path)
+    if key not in cache:
+        if len(cache) >= 2:
+            cache.clear()  # bounded memory: at most the two runs of an overlay
+        try:
+            config, records = load_run(info.path)
+            cache[key] = SavedRun(info.path, config, records, load_summary(info.path))
+        except MtlvizError as exc:
+            return f"Cannot open {info.name}: {exc}"
+    return cache[key]
+
+
+def _open(run: SavedRun, info: RunInfo) -> None:
+    st.subheader(info.title)
+    st.caption(f"{info.status}, {info.steps:,} steps, saved {info.created}. Folder: {info.path}")
+    st.button(
+        "Load these settings into the sidebar",
+        key="load_saved_settings",
+        on_click=_load_settings,
+        args=(run.config,),
+        icon=":material/settings_backup_restore:",
+        help="Sets every control to this run's configuration, so Start trains it again.",
+    )
+    views(run, "This run recorded no steps.")
+    summary_section(run)
+
+
+def _load_settings(config: ExperimentConfig) -> None:
+    apply_config(config)
+    st.session_state[RESULTS] = "experiment"
+
+
+def _overlay(runs: list[SavedRun], infos: list[RunInfo]) -> None:
+    st.subheader("Two runs overlaid")
+    for i, info in enumerate(infos, start=1):
+        st.caption(f"Run {i}: {info.title} ({info.status}, {info.steps:,} steps, saved {info.created})")
+    tasks = [t for t in runs[0].config.tasks.task_names if t in runs[1].config.tasks.task_names]
+    if not tasks:
+        st.warning("These runs have no task in common, so there is nothing to overlay.")
+        return
+    left_out = sorted(set(runs[0].config.tasks.task_names) ^ set(runs[1].config.tasks.task_names))
+    if left_out:
+        st.caption("Only tasks in both runs are drawn; left out: " + ", ".join(left_out))
+    frames, labels, diverged = [], [], {}
+    for i, run in enumerate(runs, start=1):
+        records = run.frame([TRAIN_LOSS, VAL_LOSS])
+        renamed = records.assign(run=f"{i} · " + records["run"].astype(str))
+        frames.append(renamed)
+        labels += [f"{i} · {name}" for name in run.runs]
+        for name, seeds in run.diverged_runs.items():
+            diverged[f"{i} · {name}"] = min(seeds.values())
+    st.segmented_control("x-axis", list(X_LABELS), format_func=X_LABELS.get, key=CHART_X, required=True)
+    figure = loss_curves(
+        pd.concat(frames, ignore_index=True),
+        labels,
+        tasks,
+        smoothing=0.6,
+        diverged=diverged,
+        x=st.session_state.get(CHART_X) or "step",
+    )
+    chart(figure, "overlay_chart")
+    for i, run in enumerate(runs, start=1):
+        summary = summary_table(run.frame(), run.diverged_runs, run.config.val_targets)
+        if not summary.empty:
+            st.markdown(f"**Run {i}**")
+            st.dataframe(
+                summary.rename(columns={"val_loss": "val loss", "score": "accuracy / R²"}),
+                hide_index=True,
+                column_order=["task", "run", "seeds", "step", "val loss", "accuracy / R²", "status"],
+                key=f"overlay_summary_{i}",
+            )

@@ -1,0 +1,161 @@
+"""Saved runs, shared links, classroom presets, seeds and sweeps, driven through AppTest."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app import APP, has_summary, jobs, page_text, progress_text, run_until  # noqa: F401  (fixtures)
+
+from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
+from mtlviz.engine import Engine
+from mtlviz.jobs import TrainingJob
+from mtlviz.presets import PRESETS
+from mtlviz.share import QUERY_KEY, decode_config, encode_config
+from mtlviz.store import new_run_dir, run_summary, runs_dir, save_run
+from mtlviz.summary import summary_table
+
+APP_TIMEOUT = 60
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def saved(labels: tuple[str, ...], steps: int = 30) -> str:
+    """Train and save a small run into the test's runs directory; its path."""
+    config = ExperimentConfig(
+        tasks=SyntheticTasks(num_samples=300),
+        model=ModelConfig(hidden=8, depth=1),
+        optimizers=tuple(OptimizerConfig("sgd", 0.01 * (i + 1), label) for i, label in enumerate(labels)),
+        train=TrainConfig(steps=steps, batch_size=32, eval_every=10),
+    )
+    engine = Engine(config)
+    records = pd.concat(list(engine.run()), ignore_index=True)
+    summary = run_summary(config, summary_table(records), status="finished", steps=engine.step)
+    return str(save_run(new_run_dir(runs_dir(), " vs ".join(labels)), config, records, summary))
+
+
+def chart_runs(at: AppTest) -> set[str]:
+    """The run names the (first) chart draws lines for."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {t["name"] for t in spec["data"] if t.get("name") and t.get("mode", "").startswith("lines")}
+
+
+def test_a_saved_run_opens_with_its_charts_and_summary(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    path = saved(("Slow", "Fast"))
+    at = app()
+    at.segmented_control(key="results").set_value("saved").run()
+    assert [o.split(" · ")[0] for o in at.multiselect(key="open_runs").options] == ["Slow vs Fast"]
+    at.multiselect(key="open_runs").set_value([path]).run()
+    assert not at.exception, at.exception
+    assert "Summary" in [s.value for s in at.subheader]
+    summary = next(d.value for d in at.dataframe if "task" in d.value.columns and "status" in d.value.columns)
+    assert set(summary["run"]) == {"Slow", "Fast"}
+    # Its settings go back into the sidebar, ready to train again.
+    at.button(key="load_saved_settings").click().run()
+    assert not at.exception, at.exception
+    labels = {at.session_state[f"opt{uid}_label"] for uid in at.session_state["optimizer_uids"]}
+    assert labels == {"Slow", "Fast"}
+    assert at.session_state["steps"] == 30
+    assert at.session_state["results"] == "experiment"
+
+
+def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    first, second = saved(("SGD",)), saved(("SGD", "Other"))
+    at = app()
+    at.segmented_control(key="results").set_value("saved").run()
+    at.multiselect(key="open_runs").set_value([first, second]).run()
+    assert not at.exception, at.exception
+    assert "Two runs overlaid" in [s.value for s in at.subheader]
+    assert {"Run 1", "Run 2"} <= {m.value.strip("*") for m in at.markdown}
+
+
+def test_the_page_link_holds_the_config_and_opens_it_again(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    at = app()
+    at.number_input(key="steps").set_value(345).run()
+    at.number_input(key="seeds").set_value(3).run()
+    config = decode_config(at.query_params[QUERY_KEY])
+    assert (config.train.steps, config.train.seeds) == (345, 3)
+    # A new session opened from that link starts with the same experiment.
+    fresh = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    fresh.query_params[QUERY_KEY] = at.query_params[QUERY_KEY]
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    assert fresh.session_state["steps"] == 345 and fresh.session_state["seeds"] == 3
+    assert decode_config(fresh.query_params[QUERY_KEY]) == config
+
+
+def test_a_link_with_a_sweep_and_targets_restores_them(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    config = ExperimentConfig(
+        tasks=SyntheticTasks(targets=(TaskSpec("price", loss_scale=10), TaskSpec("churn", "classification", 3))),
+        optimizers=(OptimizerConfig("adam", (1e-4, 1e-3, 1e-2), "Adam"), OptimizerConfig("sgd", 0.1, "SGD")),
+        train=TrainConfig(steps=200, seeds=2),
+        val_targets={"churn": 0.7},
+    )
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    at.query_params[QUERY_KEY] = encode_config(config)
+    at.run()
+    assert not at.exception, at.exception
+    assert decode_config(at.query_params[QUERY_KEY]) == config
+
+
+def test_a_broken_link_says_so_and_keeps_the_defaults(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    at.query_params[QUERY_KEY] = "1.not-a-config"
+    at.run()
+    assert not at.exception, at.exception
+    assert any("could not be opened" in t.value for t in at.toast)
+    assert at.session_state["steps"] == 1000
+
+
+@pytest.mark.parametrize("key", list(PRESETS))
+def test_each_preset_sets_the_controls_and_starts(jobs: list[TrainingJob], key: str) -> None:  # noqa: F811
+    preset = PRESETS[key]
+    at = app()
+    at.selectbox(key="preset").set_value(key).run()
+    assert not at.exception, at.exception
+    assert any(preset.title in i.value for i in at.info), "the explanation is shown"
+    assert decode_config(at.query_params[QUERY_KEY]) == preset.config
+    at.button(key="start").click().run()
+    run_until(at, lambda a: progress_text(a).startswith("Step") and "Step 0 " not in progress_text(a), 60, "steps")
+    assert jobs[-1].config == preset.config
+    jobs[-1].stop()
+
+
+def test_seeds_and_a_sweep_train_and_summarise(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    config = ExperimentConfig(
+        tasks=SyntheticTasks(num_samples=400),
+        model=ModelConfig(hidden=16, depth=1),
+        optimizers=(OptimizerConfig("adam", (1e-3, 1e-2), "Adam"), OptimizerConfig("sgd", 0.05, "SGD")),
+        train=TrainConfig(steps=40, batch_size=32, eval_every=20, seeds=2),
+        val_targets={"task A": 10.0},
+    )
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    at.query_params[QUERY_KEY] = encode_config(config)
+    at.run()
+    at.button(key="start").click().run()
+    run_until(at, has_summary, 90, "summary")
+    summary = next(d.value for d in at.dataframe if "task" in d.value.columns and "status" in d.value.columns)
+    assert set(summary["run"]) == {"Adam lr=0.001", "Adam lr=0.01", "SGD"}
+    assert set(summary["seeds"]) == {2}
+    assert set(summary.loc[summary["task"] == "task A", "target"]) == {"reached"}
+    assert any("Best learning rate" in m.value for m in at.markdown)
+    at.segmented_control(key="view").set_value("LR sensitivity").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 1
+    at.segmented_control(key="view").set_value("Loss").run()
+    assert chart_runs(at) == {"Adam lr=0.001", "Adam lr=0.01", "SGD"}
+    at.toggle(key="chart_best_lr").set_value(True).run()
+    assert not at.exception, at.exception
+    best = next(m.value for m in at.markdown if "Best learning rate" in m.value).split("**Adam**: ")[1].split(";")[0]
+    assert chart_runs(at) == {best.replace("\\", ""), "SGD"}  # only Adam's best lr, and SGD
+    at.segmented_control(key="chart_band").set_value("minmax").run()
+    at.segmented_control(key="chart_x").set_value("seconds").run()
+    assert not at.exception, at.exception
+    assert jobs[-1].saved is not None and str(jobs[-1].saved).startswith(str(runs_dir()))
