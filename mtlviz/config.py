@@ -41,7 +41,7 @@ TABLE_TASK_TYPES = ("auto", *TASK_TYPES)  # a table's target type may be inferre
 MISSING_POLICIES = ("drop", "impute")
 DEVICES = ("auto", "cpu", "cuda")
 ACTIVATIONS = ("relu", "tanh", "gelu")
-SHARING = ("independent", "hard", "soft", "soft_chain")
+SHARING = ("independent", "hard", "soft", "soft_chain", "cross_stitch", "mmoe")
 
 
 # ----------------------------------------------------------------- validation helpers
@@ -280,8 +280,38 @@ class TableTasks:
         return tuple(t.name for t in self.targets)
 
 
-TASK_SOURCES: dict[str, type] = {"synthetic": SyntheticTasks, "table": TableTasks}
-TaskSource = SyntheticTasks | TableTasks
+@dataclass(frozen=True)
+class Toy2DTasks:
+    """The two-objective toy problem on two parameters (Liu et al., NeurIPS 2021, CAGrad).
+
+    The "model" is the point x = (x1, x2) itself, starting at `start`; the two
+    task losses L1(x), L2(x) are closed-form (mtlviz/data/toy2d.py), computed in
+    float64. There is no data: every step is the exact gradient.
+    """
+
+    source: str = "toy2d"
+    start: tuple[float, float] = (-8.5, 7.5)  # one of the paper's start points
+    path: str = field(default="tasks", repr=False, compare=False, metadata=INTERNAL)
+
+    def __post_init__(self) -> None:
+        p = self.path
+        _choice(_join(p, "source"), self.source, ("toy2d",))
+        start = self.start
+        if not isinstance(start, list | tuple) or len(start) != 2:
+            raise ConfigError(_join(p, "start"), f"expected a point [x1, x2], found {start!r}")
+        _set(self, "start", tuple(_float(f"{_join(p, 'start')}[{i}]", v, -100.0, 100.0) for i, v in enumerate(start)))
+
+    @property
+    def targets(self) -> tuple[TaskSpec, ...]:
+        return (TaskSpec("L1"), TaskSpec("L2"))
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return ("L1", "L2")
+
+
+TASK_SOURCES: dict[str, type] = {"synthetic": SyntheticTasks, "table": TableTasks, "toy2d": Toy2DTasks}
+TaskSource = SyntheticTasks | TableTasks | Toy2DTasks
 
 
 # ----------------------------------------------------------------------------- model
@@ -297,6 +327,8 @@ class ModelConfig:
     activation: str = "relu"
     # lambda of the soft-sharing coupling penalty (soft, soft_chain only)
     coupling: float = 0.01
+    # Experts of a multi-gate mixture of experts (mmoe only); each is an MLP of this depth and width.
+    experts: int = 4
 
     def __post_init__(self) -> None:
         _choice("model.sharing", self.sharing, SHARING)
@@ -304,6 +336,7 @@ class ModelConfig:
         _set(self, "depth", _int("model.depth", self.depth, *LIMITS["depth"]))
         _choice("model.activation", self.activation, ACTIVATIONS)
         _set(self, "coupling", _float("model.coupling", self.coupling, 0.0, 1e4))
+        _set(self, "experts", _int("model.experts", self.experts, 1, 16))
 
 
 # ------------------------------------------------------------------------ optimizers
@@ -512,7 +545,8 @@ class ExperimentConfig:
             for f in fields(self.tasks)
             if f.name != "targets" and not _internal(f)
         }
-        tasks["targets"] = [_plain(t) for t in self.tasks.targets]
+        if any(f.name == "targets" for f in fields(self.tasks)):
+            tasks["targets"] = [_plain(t) for t in self.tasks.targets]
         optimizers = [
             {"name": o.name, "label": o.label, "lr": _jsonable(o.lr), **_jsonable(o.options)} for o in self.optimizers
         ]

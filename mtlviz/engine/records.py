@@ -24,6 +24,8 @@ VAL_RMSE = "val_rmse"  # regression only, in the target's original units
 TASK_GRAD_NORM = "task_grad_norm"
 GRAD_COSINE = "grad_cosine"
 CONFLICT_SHARE = "conflict_share"
+TASK_WEIGHT = "task_weight"  # the weight a multi-task method gave each task's loss (or gradient)
+POSITION = "position"  # toy2d only: the point x, one row per coordinate (layer "x1", "x2")
 SHARED = "shared"  # the layer value of gradient-conflict rows: all shared parameters together
 PAIR_SEPARATOR = " ↔ "
 
@@ -50,6 +52,8 @@ METRICS = (
     TASK_GRAD_NORM,
     GRAD_COSINE,
     CONFLICT_SHARE,
+    TASK_WEIGHT,
+    POSITION,
 )
 
 
