@@ -9,8 +9,10 @@ import torch
 
 from mtlviz.config import ModelConfig, TaskSpec
 from mtlviz.models.base import MultiTaskModel
+from mtlviz.models.cross_stitch import CrossStitch
 from mtlviz.models.hard import HardSharing
 from mtlviz.models.independent import Independent
+from mtlviz.models.mmoe import MMoE
 from mtlviz.models.soft import SoftSharing
 
 SHARING_STRATEGIES: dict[str, Callable[..., MultiTaskModel]] = {
@@ -18,6 +20,8 @@ SHARING_STRATEGIES: dict[str, Callable[..., MultiTaskModel]] = {
     "hard": HardSharing,
     "soft": partial(SoftSharing, kind="mean"),
     "soft_chain": partial(SoftSharing, kind="chain"),
+    "cross_stitch": CrossStitch,
+    "mmoe": MMoE,
 }
 
 SHARING_DESCRIPTIONS = {
@@ -25,6 +29,8 @@ SHARING_DESCRIPTIONS = {
     "hard": "Shared trunk, one head per task.",
     "soft": "One network per task, pulled towards the mean network by an L2 penalty.",
     "soft_chain": "One network per task, each pulled towards the next by an L2 penalty.",
+    "cross_stitch": "One network per task; after each hidden layer, learned units mix the tasks' activations.",
+    "mmoe": "Shared expert networks; each task's softmax gate weighs them for its own head.",
 }
 
 

@@ -101,10 +101,13 @@ def summary_section(results: Results) -> None:
                 + "; ".join(f"**{escape_markdown(c)}**: {escape_markdown(r)}" for c, r in picks.items())
             )
     seeds = int(summary["seeds"].max()) > 1
+    # Numbers become text here: "—" for a missing value, "mean ± std" over seeds.
     shown = summary.copy()
-    if seeds:
-        shown["val_loss"] = [f"{m:.4g} ± {s:.2g}" for m, s in zip(summary["val_loss"], summary["val_loss_std"])]
-        shown["score"] = [f"{m:.4f} ± {s:.2g}" for m, s in zip(summary["score"], summary["score_std"])]
+    shown["val_loss"] = _texts(summary["val_loss"], "{:.4g}", summary["val_loss_std"] if seeds else None)
+    shown["score"] = _texts(summary["score"], "{:.4f}", summary["score_std"] if seeds else None)
+    shown["rmse"] = _texts(summary["rmse"], "{:.4g}")
+    shown["target_step"] = _texts(summary["target_step"], "{:,.0f}")
+    shown["target_seconds"] = _texts(summary["target_seconds"], "{:.2f}")
     shown = shown.rename(
         columns={
             "val_loss": "val loss",
@@ -113,18 +116,9 @@ def summary_section(results: Results) -> None:
             "rmse": "RMSE (units)",
             "target_step": "target at step",
             "target_seconds": "target at s",
-            "target": "target",
         }
     )
-    styled = shown.style.apply(_highlight_best, axis=1).format(
-        {
-            **({} if seeds else {"val loss": "{:.4g}", "accuracy / R²": "{:.4f}"}),
-            "RMSE (units)": "{:.4g}",
-            "target at step": "{:,.0f}",
-            "target at s": "{:.2f}",
-        },
-        na_rep="—",
-    )
+    styled = shown.style.apply(_highlight_best, axis=1)
     order = ["task", "run"] + (["seeds"] if seeds else []) + ["at step", "val loss", "metric", "accuracy / R²"]
     order += ["RMSE (units)"]
     if config.val_targets:
@@ -132,6 +126,18 @@ def summary_section(results: Results) -> None:
     st.dataframe(styled, hide_index=True, column_order=order + ["status"], key="summary_table")
     if config.val_targets and seeds:
         st.caption("Time to target: the mean over the seeds that reached it.")
+
+
+def _texts(values: pd.Series, form: str, spread: pd.Series | None = None) -> list[str]:
+    out = []
+    for i, value in enumerate(values):
+        if pd.isna(value):
+            out.append("—")
+        elif spread is not None:
+            out.append(f"{form.format(value)} ± {spread.iloc[i]:.2g}")
+        else:
+            out.append(form.format(value))
+    return out
 
 
 def _downloads(job: TrainingJob) -> None:

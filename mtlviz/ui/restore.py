@@ -74,6 +74,7 @@ def _model(model: ModelConfig, lost: list[str]) -> None:
     state["hidden"] = _nearest(model.hidden, HIDDEN_SIZES, "model.hidden", lost)
     state["activation"] = model.activation
     state["coupling"] = model.coupling
+    state["experts"] = model.experts
 
 
 def _train(train: TrainConfig, lost: list[str]) -> None:

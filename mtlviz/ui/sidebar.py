@@ -23,6 +23,8 @@ SHARING_TITLES = {
     "hard": "Hard sharing",
     "soft": "Soft sharing (mean)",
     "soft_chain": "Soft sharing (chain)",
+    "cross_stitch": "Cross-stitch",
+    "mmoe": "MMoE (mixture of experts)",
 }
 HIDDEN_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
@@ -96,7 +98,19 @@ def _model_ui(disabled: bool) -> ModelConfig:
             disabled=disabled,
             help="Weight of the L2 penalty between the task networks.",
         )
-    return ModelConfig(sharing=sharing, hidden=hidden, depth=int(depth), activation=activation, coupling=coupling)
+    experts = 4
+    if sharing == "mmoe":
+        experts = st.number_input(
+            "Experts", 1, 16, 4, key="experts", disabled=disabled, help="Expert networks; each task has its own gate."
+        )
+    return ModelConfig(
+        sharing=sharing,
+        hidden=hidden,
+        depth=int(depth),
+        activation=activation,
+        coupling=coupling,
+        experts=int(experts),
+    )
 
 
 def _train_ui(disabled: bool) -> TrainConfig:

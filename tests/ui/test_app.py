@@ -140,6 +140,7 @@ def test_tiny_run_shows_chart_and_summary(at: AppTest, jobs: list[TrainingJob]) 
     assert sorted(zip(table["task"], table["run"])) == sorted((t, r) for t in TASKS for r in DEFAULT_LABELS)
     assert (table["at step"] == steps).all()
     assert (table["status"] == "ok").all()
+    table["val loss"] = table["val loss"].astype(float)  # shown as text, "—" when missing
     assert (table["val loss"] > 0).all()
     # Exactly one best configuration per task, and the markdown line names it.
     best = table[table["best"]]
