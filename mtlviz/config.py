@@ -30,6 +30,7 @@ LIMITS = {
     "num_sines": (0, 50),
     "seeds": (1, 10),
     "lrs": (1, 10),  # learning rates one configuration may sweep
+    "methods": (1, 8),
     # Models trained side by side: configurations x learning rates x seeds.
     "rows": (1, 64),
 }
@@ -440,6 +441,49 @@ def _option(path: str, spec: Any, value: Any) -> Any:
     return _float(path, value, spec.low, spec.high, high_open=not spec.high_inclusive)
 
 
+# --------------------------------------------------------------------------- methods
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """A multi-task method (mtlviz/methods): how the task losses become one update."""
+
+    name: str = "static"
+    label: str = ""  # shown in legends; the method's title when empty
+    options: dict[str, Any] = field(default_factory=dict)
+    path: str = field(default="methods[0]", repr=False, compare=False, metadata=INTERNAL)
+
+    def __post_init__(self) -> None:
+        from mtlviz.methods import METHODS
+
+        p = self.path
+        _choice(_join(p, "name"), self.name, tuple(METHODS))
+        spec = METHODS[self.name]
+        if not isinstance(self.options, dict):
+            raise ConfigError(_join(p, "options"), f"expected an object, found {type(self.options).__name__}")
+        clean = {}
+        for key, value in self.options.items():
+            if key not in spec.options:
+                allowed = ", ".join(spec.options) or "none"
+                raise ConfigError(_join(p, key), f"{spec.title} has no option {key!r}; its options are {allowed}")
+            clean[key] = _option(_join(p, key), spec.options[key], value)
+        _set(self, "options", clean)
+        label = self.label.strip() if isinstance(self.label, str) else self.label
+        _set(self, "label", _text(_join(p, "label"), label, 40) if label else self.default_label())
+
+    def default_label(self) -> str:
+        from mtlviz.methods import METHODS
+
+        spec = METHODS[self.name]
+        shown = [f"{k}={v:g}" for k, v in self.options.items() if v != spec.options[k].default]
+        return spec.title + (f" ({', '.join(shown)})" if shown else "")
+
+    def option(self, key: str) -> Any:
+        from mtlviz.methods import METHODS
+
+        return self.options.get(key, METHODS[self.name].options[key].default)
+
+
 # -------------------------------------------------------------------------- training
 
 
@@ -494,6 +538,8 @@ class ExperimentConfig:
     # Per task, a validation loss to reach: the summary reports the step and the
     # seconds at which each run first reached it ("time to target").
     val_targets: dict[str, float] = field(default_factory=dict)
+    # Multi-task methods; every optimizer configuration is trained with each of them.
+    methods: tuple[MethodConfig, ...] = (MethodConfig(),)
 
     def __post_init__(self) -> None:
         opts = tuple(self.optimizers)
@@ -505,6 +551,14 @@ class ExperimentConfig:
             if label in labels[:i]:
                 raise ConfigError(f"optimizers[{i}].label", f"labels must be unique; {label!r} is used twice")
         _set(self, "optimizers", opts)
+        methods = tuple(self.methods)
+        if not 1 <= len(methods) <= LIMITS["methods"][1]:
+            raise ConfigError("methods", f"expected 1 to {LIMITS['methods'][1]} methods, found {len(methods)}")
+        method_labels = [m.label for m in methods]
+        for i, label in enumerate(method_labels):
+            if label in method_labels[:i]:
+                raise ConfigError(f"methods[{i}].label", f"labels must be unique; {label!r} is used twice")
+        _set(self, "methods", methods)
         runs = self.runs
         for i, run in enumerate(runs):
             if run in runs[:i]:
@@ -516,7 +570,7 @@ class ExperimentConfig:
             raise ConfigError(
                 "optimizers",
                 f"expected at most {LIMITS['rows'][1]} models side by side (configurations x learning rates x "
-                f"seeds), found {len(runs)} runs x {self.train.seeds} seeds = {rows}",
+                f"methods x seeds), found {len(runs)} runs x {self.train.seeds} seeds = {rows}",
             )
         if not isinstance(self.val_targets, dict):
             raise ConfigError("val_targets", f"expected an object of task name -> loss, found {self.val_targets!r}")
@@ -534,8 +588,19 @@ class ExperimentConfig:
 
     @property
     def runs(self) -> tuple[str, ...]:
-        """One label per (configuration, learning rate): a swept lr is named after its value."""
-        return tuple(f"{o.label} lr={lr:g}" if o.is_sweep else o.label for o in self.optimizers for lr in o.lrs)
+        """One label per (configuration, learning rate, method): a swept lr is named after its
+        value, and with several methods each run names its method."""
+        return tuple(run for run, _, _, _ in self.run_grid())
+
+    def run_grid(self) -> list[tuple[str, OptimizerConfig, float, MethodConfig]]:
+        """(run label, configuration, lr, method) for every run, configuration-major."""
+        grid = []
+        for o in self.optimizers:
+            for lr in o.lrs:
+                run = f"{o.label} lr={lr:g}" if o.is_sweep else o.label
+                for m in self.methods:
+                    grid.append((f"{run} · {m.label}" if len(self.methods) > 1 else run, o, lr, m))
+        return grid
 
     # ------------------------------------------------------------------ JSON
 
@@ -558,6 +623,8 @@ class ExperimentConfig:
         }
         if self.val_targets:
             data["val_targets"] = dict(self.val_targets)
+        if self.methods != (MethodConfig(),):
+            data["methods"] = [{"name": m.name, "label": m.label, **_jsonable(m.options)} for m in self.methods]
         return data
 
     def to_json(self) -> str:
@@ -577,7 +644,13 @@ class ExperimentConfig:
             optimizers = tuple(_optimizer_from_dict(f"optimizers[{i}]", o) for i, o in enumerate(raw_opts))
         train = TrainConfig(**_keys("train", data.get("train", {}), TrainConfig))
         targets = data.get("val_targets", {})
-        return cls(tasks=tasks, model=model, optimizers=optimizers, train=train, val_targets=targets)
+        raw_methods = data.get("methods", None)
+        methods = cls().methods
+        if raw_methods is not None:
+            if not isinstance(raw_methods, list):
+                raise ConfigError("methods", f"expected a list, found {type(raw_methods).__name__}")
+            methods = tuple(_method_from_dict(f"methods[{i}]", m) for i, m in enumerate(raw_methods))
+        return cls(tasks=tasks, model=model, optimizers=optimizers, train=train, val_targets=targets, methods=methods)
 
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:
@@ -630,6 +703,17 @@ def _tasks_from_dict(data: Any) -> TaskSource:
             specs.append(TaskSpec(**item, path=path))
         kwargs["targets"] = tuple(specs)
     return cls(**kwargs)
+
+
+def _method_from_dict(path: str, data: Any) -> MethodConfig:
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a method name or an object, found {type(data).__name__}")
+    if "name" not in data:
+        raise ConfigError(f"{path}.name", "missing; every method needs a name")
+    options = {k: v for k, v in data.items() if k not in ("name", "label")}
+    return MethodConfig(name=data["name"], label=data.get("label", ""), options=options, path=path)
 
 
 def _optimizer_from_dict(path: str, data: Any) -> OptimizerConfig:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from mtlviz.config import ExperimentConfig, OptimizerConfig
+from mtlviz.config import ExperimentConfig, MethodConfig, OptimizerConfig
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Row:
     optimizer: OptimizerConfig  # with this row's single learning rate
     seed: int
     num_seeds: int = 1
+    method: MethodConfig = MethodConfig()
 
     @property
     def key(self) -> str:
@@ -31,14 +32,15 @@ class Row:
 
 
 def expand_rows(config: ExperimentConfig) -> tuple[Row, ...]:
-    """Configuration -> learning rate -> seed, in that order, so a run's seeds are adjacent."""
+    """Configuration -> learning rate -> method -> seed, in that order, so a run's seeds are adjacent."""
     seeds = config.train.seed_values
     rows = []
-    for opt in config.optimizers:
-        for lr in opt.lrs:
-            run = f"{opt.label} lr={lr:g}" if opt.is_sweep else opt.label
-            single = opt if not opt.is_sweep else replace(opt, lr=lr, label=run)
-            rows += [Row(run, opt.label, single, seed, len(seeds)) for seed in seeds]
+    several = len(config.methods) > 1
+    for run, opt, lr, method in config.run_grid():
+        single = opt if not opt.is_sweep else replace(opt, lr=lr, label=f"{opt.label} lr={lr:g}")
+        # With several methods, a configuration is an (optimizer, method) pair: its own lr line.
+        configuration = f"{opt.label} · {method.label}" if several else opt.label
+        rows += [Row(run, configuration, single, seed, len(seeds), method) for seed in seeds]
     return tuple(rows)
 
 
@@ -48,7 +50,7 @@ def rows_from_optimizers(optimizers: tuple[OptimizerConfig, ...], seed: int) -> 
     for opt in optimizers:
         if opt.is_sweep:
             raise ValueError(f"{opt.label}: rows take one learning rate each; expand a sweep with expand_rows")
-        rows.append(Row(opt.label, opt.label, opt, seed))
+        rows.append(Row(opt.label, opt.label, opt, seed))  # the default method: static weights
     return tuple(rows)
 
 
@@ -61,5 +63,6 @@ def run_table(config: ExperimentConfig) -> pd.DataFrame:
             "run": [row.run for row in first],
             "configuration": [row.configuration for row in first],
             "lr": [float(row.optimizer.lr) for row in first],
+            "method": [row.method.label for row in first],
         }
     )

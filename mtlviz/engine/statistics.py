@@ -139,7 +139,7 @@ def layer_statistics(
     device = params[0].device
     sizes = [p[0].numel() for p in params]
     after = [p.detach() for p in params]
-    out = torch.empty(len(LAYER_METRICS), num_copies, num_layers, device=device)
+    out = torch.empty(len(LAYER_METRICS), num_copies, num_layers, device=device, dtype=params[0].dtype)
     out[0] = _row_norms(grads)
     out[1] = _row_norms(torch._foreach_sub(after, before))
     out[2] = _row_norms(after)
@@ -155,13 +155,13 @@ def layer_statistics(
     scalar = [not isinstance(r, list) for r in rates]
     # Rates that are one number: the three quantiles are that number. The weight-decay
     # part is rate * wd * ||theta|| for them and lr * wd * ||theta|| when decoupled.
-    fill = torch.tensor([r if s else 0.0 for r, s in zip(rates, scalar)], device=device)
+    fill = torch.tensor([r if s else 0.0 for r, s in zip(rates, scalar)], device=device, dtype=out.dtype)
     out[4:7] = fill[None, :, None]
     coefficient = [
         c.lr * wd if dec else (r * wd if s else 0.0)
         for c, r, s, wd, dec in zip(configs, rates, scalar, weight_decay, decoupled)
     ]
-    out[7] = torch.tensor(coefficient, device=device)[:, None] * old_norm
+    out[7] = torch.tensor(coefficient, device=device, dtype=out.dtype)[:, None] * old_norm
     rows = [k for k in range(num_copies) if not scalar[k]]
     if not rows:
         return out
@@ -187,13 +187,14 @@ def layer_statistics(
 
 def task_gradients(
     task_objectives: torch.Tensor, penalty: torch.Tensor, params: list[torch.Tensor], shared: list[int]
-) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """One backward per task; returns (summed gradients, task_grad_norm, cosines).
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One backward per task; returns (summed gradients, task_grad_norm, cosines, task gradients).
 
     task_objectives: (K, T) weighted task losses; penalty: (K,). The summed
     gradients (tasks plus penalty) are the full gradient, so the step uses them
     instead of a second backward. On the shared parameters (indices `shared`):
-    task_grad_norm (K, T) and cosines (K, T, T).
+    task_grad_norm (K, T), cosines (K, T, T) and every task's gradient, flattened
+    over the shared parameters in order, (K, T, P) (for gradient combination).
     """
     num_copies, num_tasks = task_objectives.shape
     total = [torch.zeros_like(p) for p in params]
@@ -214,4 +215,5 @@ def task_gradients(
         gram += stacked @ stacked.transpose(1, 2)  # (K, T, T)
     norms = gram.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt()  # (K, T)
     cosines = gram / (norms[:, :, None] * norms[:, None, :]).clamp_min(1e-30)
-    return total, norms, cosines
+    per_task = torch.stack([torch.cat(shared_grads[t], 1) for t in range(num_tasks)], 1)  # (K, T, P)
+    return total, norms, cosines, per_task

@@ -25,12 +25,15 @@ from mtlviz.config import ExperimentConfig, OptimizerConfig
 from mtlviz.data import TaskSet, build_taskset
 from mtlviz.data.batches import BatchSampler
 from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
+from mtlviz.engine.methods import LEARNED, TaskMethods
 from mtlviz.engine.records import (
     CONFLICT_SHARE,
     GRAD_COSINE,
     PAIR_SEPARATOR,
+    POSITION,
     SHARED,
     TASK_GRAD_NORM,
+    TASK_WEIGHT,
     TRAIN_LOSS,
     VAL_LOSS,
     VAL_RMSE,
@@ -40,6 +43,7 @@ from mtlviz.engine.rows import Row, expand_rows, rows_from_optimizers
 from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
 from mtlviz.errors import TrainingError
 from mtlviz.models import build_model
+from mtlviz.models.toy2d import Toy2DModel
 from mtlviz.optim import build_optimizer
 
 # Steps between host copies of the recorded losses (also flushed at every evaluation).
@@ -92,8 +96,12 @@ class Engine:
         self.tasks = first.tasks
         self.task_names = first.names
         self._load_data(tasksets)
-        self.model = build_model(config.model, self.tasks, first.input_dim, self.num_copies, self.seeds[0])
-        for seed in self.seeds[1:]:
+        self.toy = config.tasks.source == "toy2d"
+        if self.toy:  # the point itself is the model; no data, no initial randomness
+            self.model = Toy2DModel(config.tasks.start, self.num_copies)
+        else:
+            self.model = build_model(config.model, self.tasks, first.input_dim, self.num_copies, self.seeds[0])
+        for seed in self.seeds[1:] if not self.toy else ():
             # Rows of another seed start from that seed's own initial weights.
             own = build_model(config.model, self.tasks, first.input_dim, 1, seed)
             index = torch.tensor([k for k, row in enumerate(self.rows) if row.seed == seed])
@@ -101,7 +109,24 @@ class Engine:
                 for stacked, single in zip(self.model.parameters(), own.parameters()):
                     stacked[index] = single.expand_as(stacked[index])
         self.model.to(self.device)
+        names = [name for name, _ in self.model.named_parameters()]
+        shared = set(self.model.shared_parameter_names())
+        self.shared_index = [i for i, name in enumerate(names) if name in shared]
+        dtype = next(self.model.parameters()).dtype
+        n_train = self.taskset.x_train.shape[-2]
+        self.methods = TaskMethods(
+            [row.method for row in self.rows],
+            self.tasks,
+            self.device,
+            dtype,
+            window=max(1, n_train // max(1, config.train.batch_size)),  # an epoch of batches, for DWA
+            seed=config.train.seed,
+            has_shared=bool(self.shared_index),
+        )
         self.params = list(self.model.parameters())
+        if self.methods.learned is not None:  # learned task weights: the last parameter, in every row's optimizer
+            self.params.append(self.methods.learned)
+            names.append(LEARNED)
         # One gradient buffer per parameter; row k of it is configuration k's .grad.
         self.grads = [torch.zeros_like(p) for p in self.params]
         self.optimizers = []
@@ -110,21 +135,22 @@ class Engine:
             for view, grad in zip(views, self.grads):
                 view.grad = grad[k]
             self.optimizers.append(build_optimizer(opt.name, views, opt.lr, opt.options))
-        self.weights = torch.tensor([t.weight for t in self.tasks], device=self.device)
-        names = [name for name, _ in self.model.named_parameters()]
         self.layer_names = tuple(_display_name(name, self.task_names) for name in names)
-        shared = set(self.model.shared_parameter_names())
-        self.shared_index = [i for i, name in enumerate(names) if name in shared]
+        coordinates = ("x1", "x2") if self.toy else ()  # the layer column of toy2d's position rows
         pairs = [(a, b) for a in range(len(self.tasks)) for b in range(a + 1, len(self.tasks))]
         self.pairs = tuple(pairs)
         self.pair_names = tuple(f"{self.task_names[a]}{PAIR_SEPARATOR}{self.task_names[b]}" for a, b in pairs)
         self.schema = RecordSchema(
-            self.runs, self.task_names + self.pair_names, self.layer_names, tuple(row.seed for row in self.rows)
+            self.runs,
+            self.task_names + self.pair_names,
+            self.layer_names + coordinates,
+            tuple(row.seed for row in self.rows),
         )
         # Statistics wait on the device until the next chunk is copied to the host.
         self._layer_stats: list[tuple[int, torch.Tensor]] = []
         self._conflicts: list[tuple[int, torch.Tensor, torch.Tensor]] = []
-        n_train = self.taskset.x_train.shape[-2]
+        self._weights: list[tuple[int, torch.Tensor]] = []  # task weights of the methods, (K, T)
+        self._positions: list[tuple[int, torch.Tensor]] = []  # toy2d: the point, (K, 2)
         # One batch order per seed, shared by every configuration of that seed.
         self.samplers = [BatchSampler(n_train, config.train.batch_size, seed + 1, self.device) for seed in self.seeds]
         self.step = 0
@@ -192,23 +218,35 @@ class Engine:
         train = self.config.train
         with_stats = train.stats_every > 0 and step % train.stats_every == 0
         with_conflict = train.conflict_every > 0 and step % train.conflict_every == 0 and self.has_shared_parameters
-        outputs = self.model(x)  # T tensors of (K, B, out_t)
-        losses = task_losses(outputs, y, self.tasks)  # (K, T)
-        penalty = self.model.penalty()  # (K,)
-        if with_conflict:
-            # One backward per task; their sum (plus the penalty's) is the step's gradient.
-            grads, norms, cosines = task_gradients(losses * self.weights, penalty, self.params, self.shared_index)
-            self._conflicts.append((step, norms, cosines))
+        if self.toy:
+            losses = self.model.losses()  # (K, 2), float64
         else:
-            objective = (losses * self.weights).sum(1) + penalty  # (K,)
+            outputs = self.model(x)  # T tensors of (K, B, out_t)
+            losses = task_losses(outputs, y, self.tasks)  # (K, T)
+        penalty = self.model.penalty()  # (K,)
+        terms = self.methods.task_objectives(losses)  # (K, T): what each row's method differentiates
+        if with_conflict or self.methods.per_task:
+            # One backward per task; their sum (plus the penalty's) is the step's gradient.
+            grads, norms, cosines, per_task = task_gradients(terms, penalty, self.params, self.shared_index)
+            if with_conflict:
+                self._conflicts.append((step, norms, cosines))
+            if self.methods.per_task:
+                self.methods.combine(grads, per_task, self.shared_index, losses)
+        else:
+            objective = terms.sum(1) + penalty  # (K,)
             # Rows are independent, so the gradient of the sum is each row's own gradient.
-            grads = torch.autograd.grad(objective.sum(), self.params)
+            grads = torch.autograd.grad(objective.sum(), self.params, allow_unused=True, materialize_grads=True)
         for buffer, grad in zip(self.grads, grads):
             buffer.copy_(grad)
         before = [p.detach().clone() for p in self.params] if with_stats else None
         for k, optimizer in enumerate(self.optimizers):
             if self.active[k]:
                 optimizer.step()
+        self.methods.after_step()
+        if with_stats or self.toy:
+            self._weights.append((step, self.methods.last_weights.clone()))
+        if self.toy:
+            self._positions.append((step, self.model.point.detach().clone()))
         if before is not None:
             configs = [row.optimizer for row in self.rows]
             stats = layer_statistics(configs, self.optimizers, self.params, before, self.grads)
@@ -219,6 +257,9 @@ class Engine:
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(K, T) validation loss, metric and original-unit RMSE over the whole validation split."""
+        if self.toy:  # no data: "validation" is the same closed-form losses
+            loss = self.model.losses()
+            return loss, torch.full_like(loss, float("nan")), torch.full_like(loss, float("nan"))
         x, y = self.taskset.x_val, self.taskset.y_val  # (n, ...), or (S, n, ...) with several seeds
         width = max(self.config.model.hidden, x.shape[-1]) * self.num_copies * max(1, len(self.tasks))
         rows = max(256, EVAL_ELEMENTS // width)
@@ -239,7 +280,8 @@ class Engine:
         eval_every = self.config.train.eval_every
         start = time.perf_counter()
         yield self._eval_records(0.0)
-        buffer = torch.empty(CHUNK_STEPS, self.num_copies, len(self.tasks), device=self.device)
+        dtype = torch.float64 if self.toy else torch.float32
+        buffer = torch.empty(CHUNK_STEPS, self.num_copies, len(self.tasks), device=self.device, dtype=dtype)
         steps, seconds = [], []
         while self.step < total and not (stop is not None and stop.is_set()):
             losses = self.train_step(*self.next_batch())
@@ -270,7 +312,7 @@ class Engine:
         values = self._mask_diverged(values, steps_np)
         frames = [self.schema.grid(TRAIN_LOSS, values, steps_np, np.asarray(seconds), self.task_names)]
         when = dict(zip(steps, seconds))
-        frames += self._layer_records(when) + self._conflict_records(when)
+        frames += self._layer_records(when) + self._conflict_records(when) + self._method_records(when)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def _layer_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
@@ -301,6 +343,22 @@ class Engine:
             grid(GRAD_COSINE, pair_cos, steps, seconds, self.pair_names, other=SHARED),
             grid(CONFLICT_SHARE, share, steps, seconds, ("",), other=SHARED),
         ]
+
+    def _method_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
+        """Task weights of every method that has them; for toy2d, the point's path."""
+        frames = []
+        for metric, items, names, axis in (
+            (TASK_WEIGHT, self._weights, self.task_names, "task"),
+            (POSITION, self._positions, ("x1", "x2"), "layer"),
+        ):
+            if not items:
+                continue
+            steps = np.array([s for s, _ in items])
+            values = torch.stack([v for _, v in items]).cpu().numpy()  # (S, K, N), one copy
+            seconds = np.array([when.get(s, np.nan) for s in steps])
+            frames.append(self.schema.grid(metric, self._mask_diverged(values, steps), steps, seconds, names, axis))
+        self._weights, self._positions = [], []
+        return frames
 
     def _eval_records(self, seconds: float) -> pd.DataFrame:
         loss, metric, rmse = (v.cpu().numpy()[None] for v in self.evaluate())  # (1, K, T) each

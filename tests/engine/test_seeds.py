@@ -106,6 +106,7 @@ def test_a_sweep_expands_configuration_then_lr_then_seed():
         "run": ["Adam lr=0.001", "Adam lr=0.01", "SGD"],
         "configuration": ["Adam", "Adam", "SGD"],
         "lr": [1e-3, 1e-2, 0.05],
+        "method": ["Static weights"] * 3,
     }
 
 
