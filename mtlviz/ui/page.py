@@ -122,10 +122,10 @@ def _controls(
         n, runs, t, s = len(config.optimizers), len(config.runs), len(config.tasks.targets), config.train.seeds
         what = f"{n} configuration{'s' if n != 1 else ''}" + (f" ({runs} runs)" if runs != n else "")
         seeds = f" × {s} seeds" if s > 1 else ""
-        info_col.caption(
-            f"{what}{seeds} × {t} task{'s' if t != 1 else ''}, {config.model.sharing} sharing, "
-            f"{config.train.steps:,} steps."
+        sharing = (
+            "the point itself as the model" if config.tasks.source == "toy2d" else f"{config.model.sharing} sharing"
         )
+        info_col.caption(f"{what}{seeds} × {t} task{'s' if t != 1 else ''}, {sharing}, {config.train.steps:,} steps.")
 
 
 def _data(config: ExperimentConfig, choice: TaskChoice) -> TaskSet | Callable[[int], TaskSet] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlviz.config import ExperimentConfig, ModelConfig, SyntheticTasks, TableTasks, TrainConfig
+from mtlviz.config import ExperimentConfig, ModelConfig, SyntheticTasks, TableTasks, Toy2DTasks, TrainConfig
 from mtlviz.ui.optimizers import set_optimizer_rows
 from mtlviz.ui.sidebar import BATCH_SIZES, HIDDEN_SIZES
 
@@ -40,6 +40,9 @@ def apply_config(config: ExperimentConfig) -> list[str]:
         state["val_fraction"] = tasks.val_fraction
         default = SyntheticTasks()
         lost += [f"tasks.{name}" for name in ("scale", "num_sines") if getattr(tasks, name) != getattr(default, name)]
+    elif isinstance(tasks, Toy2DTasks):
+        state["task_source"] = "toy2d"
+        state["toy_x1"], state["toy_x2"] = tasks.start
     elif isinstance(tasks, TableTasks):
         if tasks.dataset:
             state["task_source"] = "dataset"
@@ -61,6 +64,12 @@ def apply_config(config: ExperimentConfig) -> list[str]:
         [{"name": o.name, "label": o.label, "lr": o.lr, "options": dict(o.options)} for o in config.optimizers]
     )
     _train(config.train, lost)
+    state["methods"] = [m.name for m in config.methods]
+    for m in config.methods:
+        for option, value in m.options.items():
+            state[f"method_{m.name}_{option}"] = float(value)
+        if m.label != m.default_label():
+            lost.append(f"method label {m.label!r}")
     names = config.tasks.task_names
     for i, task in enumerate(names):
         state[f"val_target_{i}"] = float(config.val_targets.get(task, 0.0))

@@ -12,8 +12,9 @@ import re
 import streamlit as st
 import torch
 
-from mtlviz.config import LIMITS, ExperimentConfig, ModelConfig, TrainConfig
+from mtlviz.config import LIMITS, ExperimentConfig, MethodConfig, ModelConfig, TrainConfig
 from mtlviz.errors import ConfigError
+from mtlviz.methods import METHODS
 from mtlviz.models import SHARING_DESCRIPTIONS
 from mtlviz.ui.optimizers import optimizer_rows_ui
 from mtlviz.ui.tasks import TaskChoice, tasks_ui
@@ -42,6 +43,9 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
         st.header("Optimizers")
         optimizers, opt_errors = optimizer_rows_ui(disabled)
         errors += [as_shown(e) for e in opt_errors]
+        st.header("Multi-task methods")
+        methods, method_errors = _methods_ui(disabled)
+        errors += [as_shown(e) for e in method_errors]
         st.header("Training")
         train = _guard(errors, _train_ui, disabled)
         targets = _targets_ui(choice.tasks.task_names if choice.tasks is not None else (), disabled)
@@ -49,7 +53,12 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
         return None, errors, choice
     try:
         config = ExperimentConfig(
-            tasks=choice.tasks, model=model, optimizers=tuple(optimizers), train=train, val_targets=targets
+            tasks=choice.tasks,
+            model=model,
+            optimizers=tuple(optimizers),
+            train=train,
+            val_targets=targets,
+            methods=methods,
         )
         return config, [], choice
     except ConfigError as exc:
@@ -111,6 +120,44 @@ def _model_ui(disabled: bool) -> ModelConfig:
         coupling=coupling,
         experts=int(experts),
     )
+
+
+def _methods_ui(disabled: bool) -> tuple[tuple[MethodConfig, ...], list[str]]:
+    """Which multi-task methods every optimizer configuration is trained with (a grid), and their options."""
+    names = st.multiselect(
+        "Methods",
+        list(METHODS),
+        default=["static"],
+        format_func=lambda n: METHODS[n].title,
+        key="methods",
+        max_selections=LIMITS["methods"][1],
+        disabled=disabled,
+        help="Each optimizer configuration trains once per method, side by side: weightings set the weight of "
+        "each task's loss, combinations (PCGrad, MGDA, CAGrad) rebuild the update from the tasks' gradients.",
+    )
+    methods, errors = [], []
+    for i, name in enumerate(names or ["static"]):
+        spec = METHODS[name]
+        options = {}
+        for option, opt in spec.options.items():
+            high = opt.high if opt.high_inclusive else opt.high - 1e-3
+            options[option] = st.number_input(
+                f"{spec.title}: {option}",
+                opt.low,
+                high,
+                float(opt.default),
+                format="%g",
+                key=f"method_{name}_{option}",
+                disabled=disabled,
+                help=opt.help,
+            )
+        try:
+            methods.append(MethodConfig(name, options=options, path=f"methods[{i}]"))
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if names:
+        st.caption(" ".join(f"**{METHODS[n].title}** ({METHODS[n].paper}): {METHODS[n].help}" for n in names))
+    return tuple(methods), errors
 
 
 def _train_ui(disabled: bool) -> TrainConfig:

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from mtlviz.config import LIMITS, SyntheticTasks, TableTasks, TaskSpec
+from mtlviz.config import LIMITS, SyntheticTasks, TableTasks, TaskSpec, Toy2DTasks
 from mtlviz.data.bundled import BUNDLED
 from mtlviz.data.reader import Table, read_table, read_table_path
 from mtlviz.data.table import Preprocessing, Preview, build_table_taskset, preview
 from mtlviz.data.taskset import TaskSet
+from mtlviz.data.toy2d import START_POINTS
 from mtlviz.errors import ConfigError, DataError
 from mtlviz.ui.state import init_default
 
-SOURCES = {"synthetic": "Synthetic", "dataset": "Bundled dataset", "upload": "Upload a table"}
+SOURCES = {"synthetic": "Synthetic", "dataset": "Bundled dataset", "upload": "Upload a table", "toy2d": "Toy 2D"}
 TYPE_CHOICES = ["auto", "regression", "classification"]
 UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet", "pq"]
 TABLE_CACHE = "table_cache"  # session state: (file digest) -> Table or error text
@@ -33,7 +34,7 @@ PREPARED_CACHE = "prepared_cache"  # session state: (digest, spec, seed) -> (Tas
 class TaskChoice:
     """What the Tasks section produced."""
 
-    tasks: SyntheticTasks | TableTasks | None = None
+    tasks: SyntheticTasks | TableTasks | Toy2DTasks | None = None
     taskset: TaskSet | None = None  # prepared data for tables
     table: Table | None = None
     preview: Preview | None = None
@@ -56,7 +57,40 @@ def tasks_ui(seed: int, disabled: bool = False) -> TaskChoice:
             return TaskChoice(tasks=_synthetic_ui(disabled))
         except ConfigError as exc:
             return TaskChoice(errors=[str(exc)])
+    if source == "toy2d":
+        try:
+            return TaskChoice(tasks=_toy2d_ui(disabled))
+        except ConfigError as exc:
+            return TaskChoice(errors=[str(exc)])
     return _table_ui(source, seed, disabled)
+
+
+def _toy2d_ui(disabled: bool) -> Toy2DTasks:
+    st.caption(
+        "The two-objective problem of the CAGrad paper (Liu et al., 2021): the model is the point (x1, x2) "
+        "itself and the two task losses are closed-form. Compare where each optimizer and method ends up on the "
+        "Pareto set in the Loss space view."
+    )
+    init_default("toy_x1", -8.5)
+    init_default("toy_x2", 7.5)
+    st.selectbox(
+        "Start point",
+        ["", *START_POINTS],
+        format_func=lambda name: f"{name} {START_POINTS[name]}" if name else "(one of the papers' starts)",
+        key="toy_start",
+        on_change=_set_toy_start,
+        disabled=disabled,
+    )
+    x1_col, x2_col = st.columns(2)
+    x1 = x1_col.number_input("x1", -10.0, 10.0, step=0.5, key="toy_x1", disabled=disabled)
+    x2 = x2_col.number_input("x2", -10.0, 10.0, step=0.5, key="toy_x2", disabled=disabled)
+    return Toy2DTasks(start=(float(x1), float(x2)))
+
+
+def _set_toy_start() -> None:
+    name = st.session_state.get("toy_start")
+    if name in START_POINTS:
+        st.session_state["toy_x1"], st.session_state["toy_x2"] = START_POINTS[name]
 
 
 # ------------------------------------------------------------------ synthetic

@@ -15,10 +15,13 @@ import streamlit as st
 
 from mtlviz.charts import loss_curves
 from mtlviz.charts.conflict import NO_SHARED, conflict_reading, cosine_chart, cosine_heatmaps, task_grad_norm_chart
+from mtlviz.charts.loss_space import loss_space_chart, toy2d_contour_chart
 from mtlviz.charts.sensitivity import lr_sensitivity
+from mtlviz.charts.task_weights import task_weight_chart
 from mtlviz.charts.updates import LAYER_CHARTS, layer_chart, layer_names
 from mtlviz.config import ExperimentConfig
-from mtlviz.engine.records import GRAD_COSINE, TASK_GRAD_NORM, TRAIN_LOSS, VAL_LOSS
+from mtlviz.data.toy2d import pareto_front
+from mtlviz.engine.records import GRAD_COSINE, POSITION, TASK_GRAD_NORM, TASK_WEIGHT, TRAIN_LOSS, VAL_LOSS
 from mtlviz.engine.rows import run_table
 from mtlviz.export import ExportError, figure_html, figure_png, find_chrome
 from mtlviz.summary import best_learning_rates, final_losses, summary_table
@@ -39,6 +42,8 @@ SPLIT_LABELS = {"train": "Train", "validation": "Validation", "both": "Both"}
 BAND_LABELS = {"std": "mean ± std", "minmax": "min – max", "none": "mean only"}
 X_LABELS = {"step": "Step", "seconds": "Seconds"}
 SENSITIVITY = "LR sensitivity"
+WEIGHTS = "Task weights"
+LOSS_SPACE = "Loss space"
 PLOTLY_CONFIG = {"displaylogo": False}
 
 
@@ -63,7 +68,10 @@ def views(results: Results, empty: str = "Waiting for the first steps…") -> No
     """The view picker and the chosen view."""
     config = results.config
     swept = any(o.is_sweep for o in config.optimizers)
+    weighted = any(m.name not in ("static", "equal") for m in config.methods)
+    two_tasks = len(config.tasks.task_names) == 2
     names = ["Loss", "Updates", "Conflict"] + ([SENSITIVITY] if swept else [])
+    names += ([WEIGHTS] if weighted else []) + ([LOSS_SPACE] if two_tasks else [])
     if st.session_state.get(VIEW) not in names:
         st.session_state[VIEW] = "Loss"
     view = st.segmented_control("View", names, key=VIEW, required=True, label_visibility="collapsed")
@@ -76,6 +84,10 @@ def views(results: Results, empty: str = "Waiting for the first steps…") -> No
         _conflict_view(results)
     elif view == SENSITIVITY:
         _sensitivity_view(results)
+    elif view == WEIGHTS:
+        _weights_view(results)
+    elif view == LOSS_SPACE:
+        _loss_space_view(results)
     else:
         _loss_view(results)
 
@@ -230,6 +242,45 @@ def _sensitivity_view(results: Results) -> None:
     summary = summary_table(records, results.diverged_runs)
     figure = lr_sensitivity(final, run_table(config), config.tasks.task_names, best_runs(results, summary))
     chart(figure, "sensitivity_chart")
+
+
+def _weights_view(results: Results) -> None:
+    config = results.config
+    st.caption(
+        "The weight each run's method put on every task: on its loss for weightings, on its gradient for "
+        "PCGrad, MGDA and CAGrad (the coefficients c_t of their direction sum_t c_t g_t). Recorded every "
+        f"{config.train.stats_every or 'stats_every'} steps."
+    )
+    choices = _chart_controls(results, config.train.seeds > 1, any(o.is_sweep for o in config.optimizers))
+    figure = task_weight_chart(
+        results.frame([TASK_WEIGHT]), choices["runs"], config.tasks.task_names, x=choices["x"], band=choices["band"]
+    )
+    chart(figure, "task_weight_chart")
+
+
+def _loss_space_view(results: Results) -> None:
+    config = results.config
+    toy = config.tasks.source == "toy2d"
+    choices = _chart_controls(results, config.train.seeds > 1, any(o.is_sweep for o in config.optimizers))
+    records = results.frame([TRAIN_LOSS] if not toy else [TRAIN_LOSS, POSITION])
+    tasks = config.tasks.task_names
+    if toy:
+        st.caption(
+            "Left: each run's path on the mean loss (L1 + L2) / 2, with the Pareto set (every point where no "
+            "step can lower one loss without raising the other) as a white line. Right: the same paths in loss "
+            "space, L1 against L2, with the Pareto front in grey."
+        )
+        left, right = st.columns(2)
+        with left:
+            chart(toy2d_contour_chart(records, choices["runs"], start=config.tasks.start), "toy2d_contour")
+        with right:
+            chart(loss_space_chart(records, choices["runs"], tasks, front=pareto_front()), "loss_space_chart")
+        return
+    st.caption(
+        f"Each run's training losses, {tasks[0]} against {tasks[1]}, from the start (circle) to the latest step "
+        "(star): runs that end lower-left are better on both tasks."
+    )
+    chart(loss_space_chart(records, choices["runs"], tasks), "loss_space_chart")
 
 
 def chart(figure: go.Figure, key: str) -> None:

@@ -159,3 +159,32 @@ def test_seeds_and_a_sweep_train_and_summarise(jobs: list[TrainingJob]) -> None:
     at.segmented_control(key="chart_x").set_value("seconds").run()
     assert not at.exception, at.exception
     assert jobs[-1].saved is not None and str(jobs[-1].saved).startswith(str(runs_dir()))
+
+
+def test_methods_grid_and_toy2d_views(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    config = ExperimentConfig.from_dict(
+        {
+            "tasks": {"source": "toy2d", "start": [-8.5, 7.5]},
+            "optimizers": [{"name": "adam", "lr": 0.02, "label": "Adam"}],
+            "methods": ["equal", "mgda", {"name": "cagrad", "c": 0.3}],
+            "train": {"steps": 60, "eval_every": 20},
+        }
+    )
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    at.query_params[QUERY_KEY] = encode_config(config)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["task_source"] == "toy2d" and at.session_state["methods"] == ["equal", "mgda", "cagrad"]
+    assert decode_config(at.query_params[QUERY_KEY]) == config
+    at.button(key="start").click().run()
+    run_until(at, has_summary, 90, "summary")
+    assert jobs[-1].config == config
+    summary = next(d.value for d in at.dataframe if "task" in d.value.columns and "status" in d.value.columns)
+    assert set(summary["run"]) == {"Adam · Equal weights", "Adam · MGDA", "Adam · CAGrad (c=0.3)"}
+    assert "Task weights" in at.segmented_control(key="view").options
+    at.segmented_control(key="view").set_value("Task weights").run()
+    assert not at.exception, at.exception
+    assert chart_runs(at) == set(summary["run"])
+    at.segmented_control(key="view").set_value("Loss space").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 2  # the contour map with the paths, and L1 against L2
