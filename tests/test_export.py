@@ -145,3 +145,26 @@ def test_png_of_a_browser_that_fails_or_a_bad_size_is_an_export_error(monkeypatc
     monkeypatch.setenv("MTLVIZ_CHROME", not_a_browser)
     with pytest.raises(ExportError, match=f"PNG export failed: expected an image from {not_a_browser}, found "):
         figure_png(small_loss_figure())
+
+
+def test_exported_metrics_of_a_real_run_read_back_with_every_column() -> None:
+    from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TrainConfig
+    from mtlviz.engine import Engine
+
+    config = ExperimentConfig(
+        tasks=SyntheticTasks(num_samples=200),
+        model=ModelConfig(hidden=8, depth=1),
+        optimizers=(OptimizerConfig("sgd", (0.01, 0.1), "=SGD"),),
+        train=TrainConfig(steps=20, batch_size=32, eval_every=10, seeds=2),
+    )
+    records = pd.concat(list(Engine(config).run()), ignore_index=True)
+    from_csv = pd.read_csv(io.BytesIO(safe_csv(records)))
+    from_parquet = pd.read_parquet(io.BytesIO(parquet_bytes(records)))
+    for frame in (from_csv, from_parquet):
+        assert list(frame.columns) == COLUMNS
+        assert len(frame) == len(records)
+        assert sorted(frame["seed"].unique()) == [0, 1]
+        np.testing.assert_allclose(frame["value"].to_numpy(), records["value"].to_numpy(), rtol=1e-12)
+    # A label that a spreadsheet would run as a formula is neutralised in the CSV only.
+    assert set(from_csv["run"]) == {"'=SGD lr=0.01", "'=SGD lr=0.1"}
+    assert set(from_parquet["run"]) == {"=SGD lr=0.01", "=SGD lr=0.1"}

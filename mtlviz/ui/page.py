@@ -61,8 +61,9 @@ def main() -> None:
             "Train several optimizer configurations side by side on one multi-task problem: "
             "same initial weights, same mini-batches, one batched model."
         )
+        st.session_state.setdefault(RESULTS, "experiment")  # "Load these settings" switches it back
         page = st.segmented_control(
-            "Show", list(RESULT_PAGES), format_func=RESULT_PAGES.get, default="experiment", key=RESULTS, required=True
+            "Show", list(RESULT_PAGES), format_func=RESULT_PAGES.get, key=RESULTS, required=True
         )
         if page == "saved":
             saved_runs_panel()

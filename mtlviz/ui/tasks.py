@@ -43,11 +43,11 @@ class TaskChoice:
 
 
 def tasks_ui(seed: int, disabled: bool = False) -> TaskChoice:
+    init_default("task_source", "synthetic")  # set through session state: a link or preset may change it
     source = st.segmented_control(
         "Source",
         list(SOURCES),
         format_func=SOURCES.get,
-        default="synthetic",
         key="task_source",
         required=True,
         disabled=disabled,
