@@ -75,6 +75,11 @@ class TaskMethods:
         self._initial: torch.Tensor | None = None  # GradNorm's L(0)
         self._generator = torch.Generator().manual_seed(seed)  # PCGrad's task order
         self.last_weights = torch.full((k, self.num_tasks), float("nan"), device=device, dtype=dtype)
+        # Rows that all use fixed weights (the default) skip the per-method masks on every step.
+        self._fixed: torch.Tensor | None = None
+        if set(self.names) <= {"static", "equal"}:
+            equal = torch.tensor([n == "equal" for n in self.names], device=device)[:, None]
+            self._fixed = torch.where(equal, 1.0, self.static.expand(k, self.num_tasks)).to(dtype)
 
     def learns(self, row: int) -> bool:
         return METHODS[self.names[row]].learns_weights
@@ -92,6 +97,9 @@ class TaskMethods:
     def task_objectives(self, losses: torch.Tensor) -> torch.Tensor:
         """(K, T) the terms each row differentiates: w_t L_t (plus s_t / 2 for uncertainty)."""
         losses = losses.to(self.dtype)
+        if self._fixed is not None:  # only static or equal weights: one multiply, as before methods existed
+            self.last_weights = self._fixed
+            return losses * self._fixed
         if self._initial is None:
             self._initial = losses.detach().clone()
         weights = torch.ones_like(losses)  # equal
