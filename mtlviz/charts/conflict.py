@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mtlviz.charts.colors import run_colors
+from mtlviz.charts.facets import facet_lines
 from mtlviz.charts.figure import build_figure, compact, empty_figure, panel_grid, set_axes
-from mtlviz.charts.lines import check_x, line_traces
 from mtlviz.charts.seeds import aggregate_seeds
 from mtlviz.engine.records import GRAD_COSINE, PAIR_SEPARATOR, TASK_GRAD_NORM
 
@@ -27,30 +26,12 @@ def cosine_chart(
     A configuration with several seeds is drawn as its mean cosine over seeds,
     with `band` ("std", "minmax" or None) around it.
     """
-    x_title = check_x(x)
     data = records[records["metric"] == GRAD_COSINE]
     pairs = pair_names(records)
     if data.empty:
         return empty_figure("No gradient-conflict measurements yet.")
-    layout, panels = panel_grid(
-        pairs, cols=2 if len(pairs) <= 4 else 3, row_height=260, x_title=x_title, y_title="cosine"
-    )
-    summary = aggregate_seeds(data, "task", band)
-    traces = line_traces(
-        summary.mean,
-        runs,
-        pairs,
-        "task",
-        panels,
-        run_colors(runs),
-        set(),
-        label="cosine",
-        band=summary.band,
-        x=x,
-        seeds=summary.seeds,
-    )
+    layout, traces = facet_lines(data, runs, pairs, y_title="cosine", label="cosine", x=x, band=band)
     set_axes(layout, "y", range=[-1.05, 1.05], zeroline=True, zerolinecolor="#888888", zerolinewidth=1.5)
-    layout["legend"] = {"x": 1.01, "y": 1, "yanchor": "top"}
     layout["uirevision"] = "cosines"
     return build_figure(traces, layout)
 
@@ -140,33 +121,21 @@ def task_grad_norm_chart(
     A configuration with several seeds is drawn as its mean over seeds, with
     `band` ("std", "minmax" or None) around it.
     """
-    x_title = check_x(x)
     data = records[records["metric"] == TASK_GRAD_NORM]
     if data.empty:
         return empty_figure("No gradient-conflict measurements yet.")
-    layout, panels = panel_grid(
-        list(tasks),
-        cols=2 if len(tasks) <= 4 else 3,
-        row_height=240,
-        x_title=x_title,
-        y_title="‖task gradient‖ (shared)",
-    )
-    summary = aggregate_seeds(data, "task", band, positive=True)
-    traces = line_traces(
-        summary.mean,
+    layout, traces = facet_lines(
+        data,
         runs,
         tasks,
-        "task",
-        panels,
-        run_colors(runs),
-        set(),
+        y_title="‖task gradient‖ (shared)",
         label="gradient norm",
-        band=summary.band,
         x=x,
-        seeds=summary.seeds,
+        band=band,
+        row_height=240,
+        positive=True,
     )
     set_axes(layout, "y", type="log", dtick=1)
-    layout["legend"] = {"x": 1.01, "y": 1, "yanchor": "top"}
     layout["uirevision"] = "task-grad-norms"
     return build_figure(traces, layout)
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from mtlviz.charts.colors import run_colors
-from mtlviz.charts.figure import build_figure, empty_figure, panel_grid
-from mtlviz.charts.lines import check_x, line_traces
-from mtlviz.charts.seeds import aggregate_seeds
+from mtlviz.charts.facets import facet_lines
+from mtlviz.charts.figure import build_figure, empty_figure
 from mtlviz.engine.records import TASK_WEIGHT
 
 
@@ -25,26 +23,9 @@ def task_weight_chart(
     (halved for regression), DWA and GradNorm their weights (summing to T), MGDA,
     CAGrad and PCGrad the coefficients c_t of their direction sum_t c_t g_t.
     """
-    x_title = check_x(x)
     data = records[records["metric"] == TASK_WEIGHT]
     if data.empty:
         return empty_figure("No task weights recorded yet (every stats_every steps).")
-    layout, panels = panel_grid(
-        list(tasks), cols=2 if len(tasks) <= 4 else 3, row_height=260, x_title=x_title, y_title="weight"
-    )
-    summary = aggregate_seeds(data, "task", band)
-    traces = line_traces(
-        summary.mean,
-        runs,
-        tasks,
-        "task",
-        panels,
-        run_colors(runs),
-        set(),
-        label="weight",
-        band=summary.band,
-        x=x,
-        seeds=summary.seeds,
-    )
+    layout, traces = facet_lines(data, runs, tasks, y_title="weight", label="weight", x=x, band=band)
     layout["uirevision"] = "task_weights"
     return build_figure(traces, layout)
