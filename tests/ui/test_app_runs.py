@@ -188,3 +188,23 @@ def test_methods_grid_and_toy2d_views(jobs: list[TrainingJob]) -> None:  # noqa:
     at.segmented_control(key="view").set_value("Loss space").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2  # the contour map with the paths, and L1 against L2
+
+
+def test_a_classroom_server_lists_only_the_sessions_own_runs(
+    jobs: list[TrainingJob],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    saved(("Someone else's",))
+    monkeypatch.setenv("MTLVIZ_RUNS_VISIBLE", "session")
+    at = app()
+    at.segmented_control(key="results").set_value("saved").run()
+    assert any("No saved runs yet" in i.value for i in at.info)
+    # The session's own run is listed once it is saved.
+    at.segmented_control(key="results").set_value("experiment").run()
+    at.number_input(key="steps").set_value(20).run()
+    at.button(key="start").click().run()
+    run_until(at, has_summary, 60, "summary")
+    run_until(at, lambda a: any("Saved in" in c.value for c in a.caption), 30, "saved run")
+    at.segmented_control(key="results").set_value("saved").run()
+    titles = [o.split(" · ")[0] for o in at.multiselect(key="open_runs").options]
+    assert titles == ["SGD vs Adam vs AdamW"]
