@@ -578,7 +578,7 @@ class ExperimentConfig:
         for task, value in self.val_targets.items():
             if task not in names:
                 raise ConfigError(f"val_targets.{task}", f"no such task; the tasks are {', '.join(names)}")
-            _float(f"val_targets.{task}", value, 0.0, 1e30, low_open=True)
+            _float(f"val_targets.{task}", value, -1e30, 1e30)  # toy2d's losses go below zero
         _set(self, "val_targets", {t: float(self.val_targets[t]) for t in names if t in self.val_targets})
 
     @property

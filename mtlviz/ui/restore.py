@@ -72,7 +72,7 @@ def apply_config(config: ExperimentConfig) -> list[str]:
             lost.append(f"method label {m.label!r}")
     names = config.tasks.task_names
     for i, task in enumerate(names):
-        state[f"val_target_{i}"] = float(config.val_targets.get(task, 0.0))
+        state[f"val_target_{i}"] = config.val_targets.get(task)  # None: no target
     return lost
 
 

@@ -193,22 +193,23 @@ def _train_ui(disabled: bool) -> TrainConfig:
 
 
 def _targets_ui(tasks: tuple[str, ...], disabled: bool) -> dict[str, float]:
-    """Per task, an optional validation loss to reach (0: none)."""
+    """Per task, an optional validation loss to reach (empty: none)."""
     with st.expander("Validation targets (time to target)"):
-        st.caption("The summary reports when each run first reached its task's target validation loss. 0: no target.")
+        st.caption("The summary reports when each run first reached its task's target validation loss. Empty: none.")
         targets = {}
         for i, task in enumerate(tasks):
             st.text(task)  # a column name from the user's file: plain text, never markdown
             value = st.number_input(
                 f"Target {i + 1}",
-                0.0,
+                -1e6,
                 1e6,
-                0.0,
+                None,
                 format="%g",
                 key=f"val_target_{i}",
                 disabled=disabled,
+                placeholder="none",
                 label_visibility="collapsed",
             )
-            if value > 0:
+            if value is not None:
                 targets[task] = float(value)
     return targets
