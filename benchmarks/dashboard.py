@@ -7,9 +7,10 @@ snapshot of the metric log, build the figures, and serialise them the way
 Streamlit does (plotly.io.to_json, validation off). Prints milliseconds (median
 of repeats, process CPU time) and the payload size sent to the browser.
 
-    python benchmarks/dashboard.py [--steps 20000] [--repeats 5]
+    python benchmarks/dashboard.py [--steps 20000] [--repeats 5] [--seeds 1]
 
-Targets: <= 200 ms and <= 2 MB for the loss view.
+Targets: <= 200 ms and <= 2 MB for the loss view. With --seeds S every
+configuration has S seeds (S times the records), drawn as a mean with a band.
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ LAYERS = ("trunk.0.weight", "trunk.0.bias", "trunk.1.weight", "trunk.1.bias") + 
 PAIRS = tuple(f"{a} ↔ {b}" for i, a in enumerate(TASKS) for b in TASKS[i + 1 :])
 
 
-def fill_log(steps: int, chunk: int = 25) -> MetricLog:
+def fill_log(steps: int, chunk: int = 25, seeds: int = 1) -> MetricLog:
     """A MetricLog filled chunk by chunk, as the engine does during a run."""
     rng = np.random.default_rng(0)
     log = MetricLog()
-    schema = RecordSchema(RUNS, TASKS + PAIRS, LAYERS)
-    k, t, layers = len(RUNS), len(TASKS), len(LAYERS)
+    rows = tuple(run for run in RUNS for _ in range(seeds))
+    schema = RecordSchema(rows, TASKS + PAIRS, LAYERS, tuple(s for _ in RUNS for s in range(seeds)))
+    k, t, layers = len(rows), len(TASKS), len(LAYERS)
     for start in range(1, steps + 1, chunk):
         step = np.arange(start, min(start + chunk, steps + 1))
         decay = np.exp(-step / 4000)[:, None, None]
@@ -79,10 +81,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration (1 to 10)")
     args = parser.parse_args()
-    log, schema = fill_log(args.steps)
+    log, schema = fill_log(args.steps, seeds=args.seeds)
     total = len(log.frame())
-    print(f"{len(RUNS)} configurations x {len(TASKS)} tasks x {args.steps:,} steps: {total:,} records")
+    seeds = f" x {args.seeds} seeds" if args.seeds > 1 else ""
+    print(f"{len(RUNS)} configurations{seeds} x {len(TASKS)} tasks x {args.steps:,} steps: {total:,} records")
     # Each refresh first sees one new chunk (as during training), so no cache is warm.
     fresh = [part.tail(1).assign(step=args.steps + 1) for part in (log.frame([m]) for m in log.metrics())]
 
