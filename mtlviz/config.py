@@ -466,7 +466,9 @@ class MethodConfig:
             if key not in spec.options:
                 allowed = ", ".join(spec.options) or "none"
                 raise ConfigError(_join(p, key), f"{spec.title} has no option {key!r}; its options are {allowed}")
-            clean[key] = _option(_join(p, key), spec.options[key], value)
+            value = _option(_join(p, key), spec.options[key], value)
+            if value != spec.options[key].default:  # defaults are implied: equal configs compare equal
+                clean[key] = value
         _set(self, "options", clean)
         label = self.label.strip() if isinstance(self.label, str) else self.label
         _set(self, "label", _text(_join(p, "label"), label, 40) if label else self.default_label())

@@ -15,7 +15,7 @@ from mtlviz.engine.trainer import Engine
 from mtlviz.presets import PRESETS, Preset, preset_names
 from mtlviz.share import decode_config, encode_config
 
-VIEWS = ("Loss view", "Updates view", "Conflict view")
+VIEWS = ("Loss view", "Updates view", "Conflict view", "Loss space view", "Task weights view")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -156,3 +156,19 @@ def test_soft_sharing_generalises_better_than_hard_on_little_data() -> None:
         assert hard_fit[run] < soft_fit[run], (hard_fit, soft_fit)  # "fits the training rows more closely"
         assert hard_val[run] > 1.2 * soft_val[run], (hard_val, soft_val)  # "its validation loss ends higher"
         assert hard_val[run] - hard_fit[run] > soft_val[run] - soft_fit[run]  # "the gap ... stays smaller"
+
+
+def test_on_the_toy_adam_matters_more_than_the_method_and_mgda_ends_most_balanced() -> None:
+    _, records = train(PRESETS["methods_vs_optimizer"].config, stats_every=0, conflict_every=0)
+    points = records[records["metric"] == "position"]
+    end = points.groupby(["run", "layer"], observed=True)["value"].last().unstack()
+    for method in ("Equal weights", "MGDA", "CAGrad"):
+        assert end.loc[f"SGD · {method}", "x2"] > 0, end  # still on the flat upper half
+    assert end.loc["Adam · Equal weights", "x2"] < -3, end  # down in the valley
+    # Distance to the middle of the Pareto set, (0, -8.355).
+    distance = ((end["x1"] ** 2 + (end["x2"] + 8.355) ** 2) ** 0.5).filter(like="Adam")
+    assert distance.idxmin() == "Adam · MGDA", distance
+    loss = task_values(records, "val_loss", 1500)
+    mgda, equal = loss.loc["Adam · MGDA"], loss.loc["Adam · Equal weights"]
+    gain, cost = equal["L1"] - mgda["L1"], mgda["L2"] - equal["L2"]
+    assert 0 < cost < gain, (gain, cost)  # a little of L2 for much more of L1
