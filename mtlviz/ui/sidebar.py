@@ -39,7 +39,11 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
         choice = tasks_ui(seed=int(st.session_state.get("seed", 0)), disabled=disabled)
         errors += [as_shown(e) for e in choice.errors]
         st.header("Sharing")
-        model = _guard(errors, _model_ui, disabled)
+        if choice.tasks is not None and choice.tasks.source == "toy2d":
+            st.caption("Toy 2D has no network: the point itself is the model, so there is nothing to share.")
+            model = ModelConfig()
+        else:
+            model = _guard(errors, _model_ui, disabled)
         st.header("Optimizers")
         optimizers, opt_errors = optimizer_rows_ui(disabled)
         errors += [as_shown(e) for e in opt_errors]
