@@ -208,3 +208,24 @@ def test_a_classroom_server_lists_only_the_sessions_own_runs(
     at.segmented_control(key="results").set_value("saved").run()
     titles = [o.split(" · ")[0] for o in at.multiselect(key="open_runs").options]
     assert titles == ["SGD vs Adam vs AdamW"]
+
+
+def test_a_bundled_table_with_several_seeds_splits_it_per_seed(jobs: list[TrainingJob]) -> None:  # noqa: F811
+    config = ExperimentConfig.from_dict(
+        {
+            "tasks": {"source": "table", "dataset": "penguins", "targets": ["species", "body_mass_g"]},
+            "model": {"hidden": 16, "depth": 1},
+            "optimizers": [{"name": "adam", "lr": 0.01, "label": "Adam"}],
+            "train": {"steps": 30, "eval_every": 10, "seeds": 2, "batch_size": 32},
+        }
+    )
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
+    at.query_params[QUERY_KEY] = encode_config(config)
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="start").click().run()
+    run_until(at, has_summary, 90, "summary")
+    records = jobs[-1].frame(["val_loss"])
+    start = records[records["step"] == 0].pivot_table(index="seed", columns="task", values="value", observed=True)
+    # Two seeds: two splits and two initialisations, so two different starting losses.
+    assert len(start) == 2 and not (start.iloc[0] == start.iloc[1]).all()
