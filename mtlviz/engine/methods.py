@@ -81,12 +81,6 @@ class TaskMethods:
             equal = torch.tensor([n == "equal" for n in self.names], device=device)[:, None]
             self._fixed = torch.where(equal, 1.0, self.static.expand(k, self.num_tasks)).to(dtype)
 
-    def learns(self, row: int) -> bool:
-        return METHODS[self.names[row]].learns_weights
-
-    def option(self, row: int, key: str) -> float:
-        return self.methods[row].option(key)
-
     def _rows_option(self, name: str, key: str) -> torch.Tensor:
         """(K, 1) the option's value on the rows of method `name`."""
         values = [m.option(key) if m.name == name else 0.0 for m in self.methods]
