@@ -29,7 +29,7 @@ from mtlviz.methods import (
     gradnorm_renormalise,
     mgda,
     pcgrad,
-    uncertainty_objective,
+    uncertainty_terms,
 )
 
 LEARNED = "method.weights"  # the name of the extra parameter, as layers are named
@@ -110,9 +110,7 @@ class TaskMethods:
         terms = weights * losses
         shown = weights
         if "uncertainty" in self.mask:
-            _, factors = uncertainty_objective(losses, self.learned, self.classification)
-            scale = torch.tensor([1.0 if c else 0.5 for c in self.classification], device=self.device, dtype=self.dtype)
-            own = scale * torch.exp(-self.learned) * losses + 0.5 * self.learned  # per task, summing to the objective
+            own, factors = uncertainty_terms(losses, self.learned, self.classification)
             terms = torch.where(self.mask["uncertainty"][:, None], own, terms)
             shown = torch.where(self.mask["uncertainty"][:, None], factors, shown)
         self.last_weights = shown.detach()  # a combination overwrites its rows' with its own

@@ -14,7 +14,7 @@ from mtlviz.methods.mgda import mgda
 from mtlviz.methods.pcgrad import pcgrad
 from mtlviz.methods.registry import KINDS, METHODS, MethodSpec
 from mtlviz.methods.static import static_weights
-from mtlviz.methods.uncertainty import uncertainty_objective
+from mtlviz.methods.uncertainty import uncertainty_objective, uncertainty_terms
 
 __all__ = [
     "KINDS",
@@ -30,4 +30,5 @@ __all__ = [
     "pcgrad",
     "static_weights",
     "uncertainty_objective",
+    "uncertainty_terms",
 ]

@@ -25,8 +25,18 @@ from mtlviz.methods.base import check_matrix, check_same_shape
 def uncertainty_objective(
     losses: torch.Tensor, log_vars: torch.Tensor, classification: Sequence[bool]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The objective to minimise (K,) and the weights (K, T) it puts on each loss.
+    """The objective to minimise (K,) and the weights (K, T) it puts on each loss (see uncertainty_terms)."""
+    terms, factors = uncertainty_terms(losses, log_vars, classification)
+    return terms.sum(1), factors
 
+
+def uncertainty_terms(
+    losses: torch.Tensor, log_vars: torch.Tensor, classification: Sequence[bool]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each task's term of the objective (K, T), and the weights (K, T) it puts on each loss.
+
+    The terms sum to the objective; one backward per term gives each task's own
+    gradient (for the conflict statistics and gradient combinations).
     losses: (K, T) task losses; log_vars: (K, T) the learned s = log sigma^2, zeros
     at the start (weights 0.5 and 1); classification: T flags, True where the task's
     loss is a cross-entropy. The objective is differentiable in both losses and
@@ -39,5 +49,5 @@ def uncertainty_objective(
         raise ValueError(f"classification: expected {losses.shape[1]} flags, found {len(flags)}")
     scale = torch.tensor([1.0 if flag else 0.5 for flag in flags], dtype=losses.dtype, device=losses.device)  # (T,)
     factors = scale * torch.exp(-log_vars)  # (K, T)
-    objective = (factors * losses + 0.5 * log_vars).sum(1)  # (K,)
-    return objective, factors.detach()
+    terms = factors * losses + 0.5 * log_vars  # (K, T)
+    return terms, factors.detach()
