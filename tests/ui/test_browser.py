@@ -40,7 +40,8 @@ READ_CHART = """() => {
 }"""
 # Resolves once the step of the progress text ("Step 1,234 / 2,000 · ...") exceeds `arg`.
 STEP_PAST = f"""(after) => {{
-  const bar = document.querySelector('{PROGRESS}');
+  const bars = document.querySelectorAll('{PROGRESS}');
+  const bar = bars[bars.length - 1];
   const match = bar && bar.innerText.match(/Step ([\\d,]+) \\//);
   return match !== null && Number(match[1].replaceAll(',', '')) > after;
 }}"""
@@ -58,7 +59,8 @@ def wait_chart_past(page: Page, step: int, timeout_ms: float) -> dict:
 
 def progress(page: Page) -> tuple[int, int]:
     """(step, total) from the progress text "Step 1,234 / 2,000 · ..."."""
-    text = page.locator(PROGRESS).inner_text()
+    # While a rerun replaces the panel, the old bar can briefly stand beside the new one: read the newest.
+    text = page.locator(PROGRESS).last.inner_text()
     match = re.search(r"Step ([\d,]+) / ([\d,]+)", text)
     assert match, f"unexpected progress text {text!r}"
     return int(match[1].replace(",", "")), int(match[2].replace(",", ""))
@@ -91,7 +93,7 @@ def test_loss_chart_updates_live(page: Page) -> None:
     page.wait_for_function(STEP_PAST, arg=step_1, polling=100, timeout=60_000)
 
     expect(page.get_by_text("Lowest validation loss")).to_be_visible(timeout=120_000)
-    expect(page.locator(PROGRESS)).to_contain_text(f"Step {steps:,} / {steps:,}")
+    expect(page.locator(PROGRESS).last).to_contain_text(f"Step {steps:,} / {steps:,}")
     final = read_chart(page)
     assert final["last"] == steps
     assert final["traces"] == len(LABELS) * TRACES_PER_RUN
