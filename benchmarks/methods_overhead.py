@@ -15,34 +15,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtlviz.config import ExperimentConfig, MethodConfig, ModelConfig, SyntheticTasks, TaskSpec, TrainConfig
-from mtlviz.engine import Engine
-from mtlviz.methods import METHODS
+from statistics_overhead import OPTIMIZERS, cpu_seconds_per_step  # the same 8 configurations, the same timing
 
-OPTIMIZERS = ExperimentConfig.from_dict(
-    {
-        "optimizers": [
-            {"name": n, "lr": lr}
-            for n, lr in [
-                ("sgd", 0.05),
-                ("sgd", 0.01),
-                ("adam", 1e-3),
-                ("adam", 3e-3),
-                ("adamw", 1e-3),
-                ("adamw", 3e-3),
-                ("rmsprop", 1e-3),
-                ("nadam", 2e-3),
-            ]
-        ]
-    }
-).optimizers
+from mtlviz.config import ExperimentConfig, MethodConfig, ModelConfig, SyntheticTasks, TaskSpec, TrainConfig
+from mtlviz.methods import METHODS
 
 
 def experiment(method: str, steps: int) -> ExperimentConfig:
@@ -53,15 +35,6 @@ def experiment(method: str, steps: int) -> ExperimentConfig:
         methods=(MethodConfig(method),),
         train=TrainConfig(steps=steps, batch_size=256, eval_every=100_000, stats_every=0, conflict_every=0),
     )
-
-
-def cpu_seconds_per_step(config: ExperimentConfig) -> float:
-    runs = Engine(config).run()
-    next(runs)  # the initial evaluation is not part of a training step
-    start = time.process_time()
-    for _ in runs:
-        pass
-    return (time.process_time() - start) / config.train.steps
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from mtlviz.summary import summary_table
 from mtlviz.ui.live import summary_section
 from mtlviz.ui.restore import apply_config
 from mtlviz.ui.state import CHART_X, RESULTS, SAVED_RUNS_TABLE
-from mtlviz.ui.views import X_LABELS, chart, views
+from mtlviz.ui.views import X_LABELS, chart, diverged_steps, views
 
 LOADED = "loaded_runs"  # session state: path -> SavedRun (the ones open now)
 # "all": every run in the directory is listed (one person's machine); "session":
@@ -176,8 +176,7 @@ def _overlay(runs: list[SavedRun], infos: list[RunInfo]) -> None:
         renamed = records.assign(run=f"{i} · " + records["run"].astype(str))
         frames.append(renamed)
         labels += [f"{i} · {name}" for name in run.runs]
-        for name, seeds in run.diverged_runs.items():
-            diverged[f"{i} · {name}"] = min(seeds.values())
+        diverged |= {f"{i} · {name}": step for name, step in diverged_steps(run).items()}
     st.segmented_control("x-axis", list(X_LABELS), format_func=X_LABELS.get, key=CHART_X, required=True)
     figure = loss_curves(
         pd.concat(frames, ignore_index=True),
