@@ -29,3 +29,13 @@ def runs_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "saved-runs"
     monkeypatch.setenv("MTLVIZ_RUNS_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread, as in the dashboard's jobs: on tiny matmuls a second thread only
+    adds barrier waits, badly so on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

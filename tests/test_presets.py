@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from mtlviz.config import ExperimentConfig, OptimizerConfig
 from mtlviz.engine.trainer import Engine
@@ -18,13 +17,7 @@ from mtlviz.share import decode_config, encode_config
 VIEWS = ("Loss view", "Updates view", "Conflict view", "Loss space view", "Task weights view")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """As in the dashboard's jobs: tiny matmuls, where a second intra-op thread only spins on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as in the dashboard's jobs
 
 
 def train(config: ExperimentConfig, **train_fields: object) -> tuple[Engine, pd.DataFrame]:

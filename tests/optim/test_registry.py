@@ -24,13 +24,7 @@ REASONABLE_LR = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matmuls: a second intra-op thread only adds barrier waits, badly so on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # as in the dashboard's jobs
 
 
 def test_every_optimizer_has_a_reasonable_lr_here():
