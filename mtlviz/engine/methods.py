@@ -1,38 +1,46 @@
 """Each row's multi-task method, applied inside the batched step.
 
 Rows (configuration x lr x method x seed) train side by side; the method of a
-row decides how its task losses become its update (mtlviz/methods):
+row decides how its task losses become its update (mtlviz/methods). The rows
+are grouped once by (method, options); each group gets one method object from
+its spec (`MethodSpec.build`), holding the group's own state, and every step
+calls every group the same way (`mtlviz.methods.base.Method`) on the slices of
+its rows. What a group needs from the engine comes from its spec:
 
-- weightings give per-task weights w (K, T) and the row minimises sum_t w_t L_t:
-  equal, static (each task's weight field), dwa (from the loss history);
-  uncertainty and gradnorm learn theirs, in one extra (K, T) parameter,
-  "method.weights", that the row's own optimizer trains (log-variances s for
-  uncertainty, starting at 0; weights w for gradnorm, starting at 1);
-- combinations (pcgrad, mgda, cagrad) replace the summed task gradients on the
-  shared parameters by their own direction, from one backward per task.
-
-Everything is batched over rows: a method's rows are selected by a mask, never
-by a Python loop over rows.
+- learns_weights: one extra (K, T) parameter, "method.weights", that each row's
+  own optimizer trains; the group's rows start at its object's learned_start;
+- per_task_gradients: one backward per task every step; the group may replace
+  the summed gradients on the shared parameters (a combination) and the
+  learned weights' gradient (GradNorm);
+- adapts_weights: where no row's method does, the step is one multiply by the
+  (K, T) weights, gathered once here.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from mtlviz.config import MethodConfig, TaskSpec
 from mtlviz.errors import TrainingError
-from mtlviz.methods import (
-    METHODS,
-    cagrad,
-    dwa_weights,
-    gradnorm_loss,
-    gradnorm_renormalise,
-    mgda,
-    pcgrad,
-    uncertainty_terms,
-)
+from mtlviz.methods import METHODS, MethodContext, MethodSpec
+from mtlviz.methods.base import Combined, Method
 
 LEARNED = "method.weights"  # the name of the extra parameter, as layers are named
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The rows that share a method and its options, and the method object built for them."""
+
+    spec: MethodSpec
+    method: Method
+    index: torch.Tensor | None  # (k,) the group's rows; None where it holds every row (no gather, no scatter)
+
+    def rows(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The group's rows of a (K, ...) tensor."""
+        return tensor if self.index is None else tensor.index_select(0, self.index)
 
 
 class TaskMethods:
@@ -48,92 +56,63 @@ class TaskMethods:
         seed: int,
         has_shared: bool,
     ):
-        self.methods = methods
-        self.names = [m.name for m in methods]
-        self.num_tasks = len(tasks)
-        k = len(methods)
-        needs_shared = sorted({n for n in self.names if METHODS[n].per_task_gradients})
+        num_rows, num_tasks = len(methods), len(tasks)
+        self.dtype = dtype
+        members: dict[tuple, list[int]] = {}  # (name, options) -> rows, in order of first appearance
+        for row, method in enumerate(methods):
+            members.setdefault((method.name, tuple(sorted(method.options.items()))), []).append(row)
+        specs = [METHODS[name] for name, _ in members]
+        needs_shared = sorted({spec.name for spec in specs if spec.per_task_gradients})
         if needs_shared and not has_shared:
             raise TrainingError(
                 f"{', '.join(needs_shared)} work on the gradients of shared parameters, and this sharing strategy "
                 "has none; choose hard, cross_stitch or mmoe sharing"
             )
         self.per_task = bool(needs_shared)
-        self.static = torch.tensor([t.weight for t in tasks], device=device, dtype=dtype)  # (T,)
-        self.classification = [t.type == "classification" for t in tasks]
-        self.device, self.dtype = device, dtype
-        self.mask = {name: torch.tensor([n == name for n in self.names], device=device) for name in set(self.names)}
+        self.groups: list[_Group] = []
+        for spec, ((_, options), rows) in zip(specs, members.items()):
+            context = MethodContext(len(rows), tasks, device, dtype, window=max(1, window), seed=seed)
+            index = None if len(rows) == num_rows else torch.tensor(rows, device=device)
+            self.groups.append(_Group(spec, spec.build(dict(options), context), index))
+        # Pieces computed group by group, concatenated, come back to row order through one gather.
+        order = torch.tensor([row for rows in members.values() for row in rows], device=device)
+        self._inverse = None if len(self.groups) == 1 else order.argsort()
+        self._learning = [group for group in self.groups if group.spec.learns_weights]
+        self._gradient = [group for group in self.groups if group.spec.per_task_gradients]
+        self._learning_gradient = [group for group in self._gradient if group.spec.learns_weights]
         self.learned: torch.nn.Parameter | None = None
-        if "uncertainty" in self.names or "gradnorm" in self.names:
-            start = torch.where(self.mask.get("gradnorm", torch.zeros(k, dtype=torch.bool, device=device)), 1.0, 0.0)
-            self.learned = torch.nn.Parameter(start[:, None].expand(k, self.num_tasks).to(dtype).clone())
-        # DWA: mean task losses over windows of `window` steps (an epoch of batches).
-        self.window = max(1, window)
-        self._window_sum = torch.zeros(k, self.num_tasks, device=device, dtype=dtype)
-        self._window_steps = 0
-        self._history: list[torch.Tensor] = []
-        self._initial: torch.Tensor | None = None  # GradNorm's L(0)
-        self._generator = torch.Generator().manual_seed(seed)  # PCGrad's task order
-        self.last_weights = torch.full((k, self.num_tasks), float("nan"), device=device, dtype=dtype)
-        # Rows that all use fixed weights (the default) skip the per-method masks on every step.
-        self._fixed: torch.Tensor | None = None
-        if set(self.names) <= {"static", "equal"}:
-            equal = torch.tensor([n == "equal" for n in self.names], device=device)[:, None]
-            self._fixed = torch.where(equal, 1.0, self.static.expand(k, self.num_tasks)).to(dtype)
+        if self._learning:
+            start = torch.zeros(num_rows, num_tasks, device=device, dtype=dtype)
+            for group in self._learning:
+                start[slice(None) if group.index is None else group.index] = group.method.learned_start
+            self.learned = torch.nn.Parameter(start)
+        self._last_layer: tuple[int, int] | None = None  # GradNorm's slice of the flattened shared gradient
+        self.last_weights = torch.full((num_rows, num_tasks), float("nan"), device=device, dtype=dtype)
+        # Rows whose methods all keep fixed weights (the default) cost one multiply per step.
+        self._fixed = None
+        if not any(spec.adapts_weights for spec in specs):
+            self._fixed = self._gather([group.method.weights for group in self.groups]).to(dtype)
 
-    def _rows_option(self, name: str, key: str) -> torch.Tensor:
-        """(K, 1) the option's value on the rows of method `name`."""
-        values = [m.option(key) if m.name == name else 0.0 for m in self.methods]
-        return torch.tensor(values, device=self.device, dtype=self.dtype)[:, None]
+    def _gather(self, pieces: list[torch.Tensor]) -> torch.Tensor:
+        """(K, ...) from one (k, ...) piece per group."""
+        return pieces[0] if self._inverse is None else torch.cat(pieces).index_select(0, self._inverse)
 
     # ------------------------------------------------------------------ objectives
 
     def task_objectives(self, losses: torch.Tensor) -> torch.Tensor:
-        """(K, T) the terms each row differentiates: w_t L_t (plus s_t / 2 for uncertainty)."""
+        """(K, T) the terms each row differentiates, summing to its objective (w_t L_t for a weighting)."""
         losses = losses.to(self.dtype)
-        if self._fixed is not None:  # only static or equal weights: one multiply, as before methods existed
+        if self._fixed is not None:  # only fixed weights: one multiply, as before methods existed
             self.last_weights = self._fixed
             return losses * self._fixed
-        if self._initial is None:
-            self._initial = losses.detach().clone()
-        weights = torch.ones_like(losses)  # equal
-        weights = torch.where(self._is(("static", "pcgrad", "mgda", "cagrad")), self.static, weights)
-        if "dwa" in self.mask:
-            previous = self._history[-1] if self._history else losses.detach()
-            before = self._history[-2] if len(self._history) > 1 else None
-            # Each DWA row's own temperature: dwa_weights takes one, so group by value.
-            for temperature in {m.option("temperature") for m in self.methods if m.name == "dwa"}:
-                rows = self.mask["dwa"] & (self._rows_option("dwa", "temperature")[:, 0] == temperature)
-                weights = torch.where(rows[:, None], dwa_weights(previous, before, temperature), weights)
-        if "gradnorm" in self.mask:
-            weights = torch.where(self.mask["gradnorm"][:, None], self.learned.detach(), weights)
-        terms = weights * losses
-        shown = weights
-        if "uncertainty" in self.mask:
-            own, factors = uncertainty_terms(losses, self.learned, self.classification)
-            terms = torch.where(self.mask["uncertainty"][:, None], own, terms)
-            shown = torch.where(self.mask["uncertainty"][:, None], factors, shown)
-        self.last_weights = shown.detach()  # a combination overwrites its rows' with its own
-        self._remember(losses.detach())
-        return terms
-
-    def _is(self, names: tuple[str, ...]) -> torch.Tensor:
-        """(K, 1) whether each row's method is one of `names`."""
-        hit = torch.zeros(len(self.names), dtype=torch.bool, device=self.device)
-        for name in names:
-            if name in self.mask:
-                hit = hit | self.mask[name]
-        return hit[:, None]
-
-    def _remember(self, losses: torch.Tensor) -> None:
-        if "dwa" not in self.mask:
-            return
-        self._window_sum += losses
-        self._window_steps += 1
-        if self._window_steps == self.window:
-            self._history = [*self._history[-1:], self._window_sum / self.window]
-            self._window_sum = torch.zeros_like(self._window_sum)
-            self._window_steps = 0
+        terms, shown = [], []
+        for group in self.groups:
+            learned = group.rows(self.learned) if group.spec.learns_weights else None
+            own_terms, own_weights = group.method.objectives(group.rows(losses), learned)
+            terms.append(own_terms)
+            shown.append(own_weights)
+        self.last_weights = self._gather(shown).detach()  # a combination overwrites its rows' with its own
+        return self._gather(terms)
 
     # ------------------------------------------------------------------ gradients
 
@@ -149,60 +128,66 @@ class TaskMethods:
         task_grads: (K, T, P) every task's gradient on the shared parameters, flattened.
         """
         shared = [total[i] for i in shared_index]
-        flat = torch.cat([g.flatten(1) for g in shared], 1)  # (K, P)
-        # The summed gradient minus the tasks' part is the penalty's: a combination keeps it.
-        penalty = flat - task_grads.sum(1)
-        direction = flat
-        for name in ("pcgrad", "mgda", "cagrad"):
-            if name not in self.mask:
-                continue
-            values = [None] if name != "cagrad" else sorted({m.option("c") for m in self.methods if m.name == name})
-            for c in values:
-                rows = self.mask[name] if c is None else self.mask[name] & (self._rows_option(name, "c")[:, 0] == c)
-                index = rows.nonzero().squeeze(1)
-                grads = task_grads[index]  # only this method's rows
-                if name == "pcgrad":
-                    combined = pcgrad(grads, self._generator)
-                elif name == "mgda":
-                    combined = mgda(grads)
+        combined: list[tuple[_Group, Combined]] = []
+        for group in self._gradient:
+            result = group.method.combine(group.rows(task_grads))
+            if result is not None:
+                combined.append((group, result))
+        if combined:
+            flat = torch.cat([g.flatten(1) for g in shared], 1)  # (K, P)
+            # The summed gradient minus the tasks' part is the penalty's: a combination keeps it.
+            penalty = flat - task_grads.sum(1)
+            direction = flat
+            for group, result in combined:
+                if group.index is None:
+                    direction = result.direction + penalty
                 else:
-                    combined = cagrad(grads, c)
-                direction = direction.index_copy(0, index, combined.direction + penalty[index])
-                if combined.weights is not None:
-                    self.last_weights = self.last_weights.index_copy(0, index, combined.weights.to(self.dtype))
-        if "gradnorm" in self.mask:
-            self._gradnorm(total, task_grads, shared, losses)
-        start = 0
-        for g in shared:
-            size = g[0].numel()
-            g.copy_(direction[:, start : start + size].view_as(g))
-            start += size
+                    direction = direction.index_copy(0, group.index, result.direction + group.rows(penalty))
+                if result.weights is None:
+                    continue
+                weights = result.weights.to(self.dtype)
+                if group.index is None:
+                    self.last_weights = weights
+                else:
+                    self.last_weights = self.last_weights.index_copy(0, group.index, weights)
+            start = 0
+            for g in shared:
+                size = g[0].numel()
+                g.copy_(direction[:, start : start + size].view_as(g))
+                start += size
+        if self._learning_gradient:
+            self._learned_gradient(total[-1], task_grads, shared, losses.detach().to(self.dtype))
 
-    def _gradnorm(self, total, task_grads, shared, losses) -> None:
-        """The learned weights' gradient: GradNorm's loss on the last shared layer (Chen et al., 2018)."""
-        rows = self.mask["gradnorm"]
-        # The last shared weight matrix (K, in, out): where the paper measures the gradient norms.
-        start, last = 0, (0, task_grads.shape[2])
-        for g in shared:
-            size = g[0].numel()
-            if g.dim() >= 3:
-                last = (start, start + size)
-            start += size
-        own = task_grads[:, :, last[0] : last[1]]  # (K, T, n): each task's gradient of w_t L_t there
-        unweighted = own.norm(dim=2) / self.learned.detach().clamp_min(1e-12)  # (K, T) ||grad_W L_t||
-        w = self.learned.detach().clone().requires_grad_(True)
-        current = losses.detach().to(self.dtype)
-        loss = torch.zeros(len(self.names), device=self.device, dtype=self.dtype)
-        for alpha in sorted({m.option("alpha") for m in self.methods if m.name == "gradnorm"}):
-            these = rows & (self._rows_option("gradnorm", "alpha")[:, 0] == alpha)
-            loss = torch.where(these, gradnorm_loss(w, w * unweighted, current, self._initial, alpha), loss)
-        (grad,) = torch.autograd.grad(loss.sum(), w)
-        learned_grad = total[-1]  # the extra parameter is the engine's last
-        learned_grad.copy_(torch.where(rows[:, None], grad, learned_grad))
+    def _learned_gradient(self, learned_grad, task_grads, shared, losses) -> None:
+        """Let learning groups replace their rows' gradient of the learned weights (the engine's last parameter)."""
+        if self._last_layer is None:
+            # The last shared weight matrix (K, in, out): where GradNorm measures the gradient norms.
+            start, self._last_layer = 0, (0, task_grads.shape[2])
+            for g in shared:
+                size = g[0].numel()
+                if g.dim() >= 3:
+                    self._last_layer = (start, start + size)
+                start += size
+        first, last = self._last_layer
+        layer = task_grads[:, :, first:last]  # (K, T, n)
+        learned = self.learned.detach()
+        for group in self._learning_gradient:
+            grad = group.method.learned_gradient(group.rows(learned), group.rows(layer), group.rows(losses))
+            if grad is None:
+                continue
+            if group.index is None:
+                learned_grad.copy_(grad)
+            else:
+                learned_grad.index_copy_(0, group.index, grad)
 
     @torch.no_grad()
     def after_step(self) -> None:
-        """GradNorm keeps its weights summing to T."""
-        if "gradnorm" in self.mask:
-            rows = self.mask["gradnorm"][:, None]
-            self.learned.copy_(torch.where(rows, gradnorm_renormalise(self.learned), self.learned))
+        """Let each learning group reset its learned weights (GradNorm keeps them summing to T)."""
+        for group in self._learning:
+            new = group.method.after_step(group.rows(self.learned))
+            if new is None:
+                continue
+            if group.index is None:
+                self.learned.copy_(new)
+            else:
+                self.learned.index_copy_(0, group.index, new)

@@ -1,34 +1,15 @@
-"""Multi-task methods: loss weightings and gradient combinations, as pure batched callables.
+"""Multi-task methods: loss weightings and gradient combinations.
 
-Every callable works on K independent training rows at once: losses and weights
-are (K, T), per-task gradients on the shared parameters (K, T, P). The registry
-(`METHODS`) says which methods exist and what each one needs from the engine.
+Torch-free at import: the package exports the specs (`METHODS`, one
+`MethodSpec` per method, in registry.py), which the config and the UI read.
+Each method's file (pcgrad.py, dwa.py, ...) holds its pure batched callable,
+testable on hand-made tensors, and its method object (`base.Method`), which
+`MethodSpec.build` imports when the engine builds one. Every callable works
+on k independent training rows at once: losses and weights are (k, T),
+per-task gradients on the shared parameters (k, T, P).
 """
 
-from mtlviz.methods.base import Combined
-from mtlviz.methods.cagrad import cagrad
-from mtlviz.methods.dwa import dwa_weights
-from mtlviz.methods.equal import equal_weights
-from mtlviz.methods.gradnorm import gradnorm_loss, gradnorm_renormalise
-from mtlviz.methods.mgda import mgda
-from mtlviz.methods.pcgrad import pcgrad
-from mtlviz.methods.registry import KINDS, METHODS, MethodSpec
-from mtlviz.methods.static import static_weights
-from mtlviz.methods.uncertainty import uncertainty_objective, uncertainty_terms
+from mtlviz.methods.registry import METHODS
+from mtlviz.methods.spec import KINDS, MethodContext, MethodSpec
 
-__all__ = [
-    "KINDS",
-    "METHODS",
-    "Combined",
-    "MethodSpec",
-    "cagrad",
-    "dwa_weights",
-    "equal_weights",
-    "gradnorm_loss",
-    "gradnorm_renormalise",
-    "mgda",
-    "pcgrad",
-    "static_weights",
-    "uncertainty_objective",
-    "uncertainty_terms",
-]
+__all__ = ["KINDS", "METHODS", "MethodContext", "MethodSpec"]

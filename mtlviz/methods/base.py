@@ -1,16 +1,21 @@
-"""What the multi-task methods share: the result of a combination, input checks, and the
-exact solver on the simplex that MGDA and CAGrad use.
+"""What the multi-task methods share: the method object's interface, the result of a
+combination, input checks, and the exact solver on the simplex that MGDA and CAGrad use.
 
 Shape letters: K independent training rows (one per optimizer configuration),
-T tasks, P shared parameters flattened. Checks look at shapes and dtypes only,
-never at values, so they cost no host-device sync.
+k the rows of one method's group, T tasks, P shared parameters flattened.
+Checks look at shapes and dtypes only, never at values, so they cost no
+host-device sync.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,60 @@ class Combined:
 
     direction: torch.Tensor
     weights: torch.Tensor | None
+
+
+class Method:
+    """A method configured for one group of rows (those sharing its spec and options): what the engine calls.
+
+    `MethodSpec.build(options, context)` returns one; the engine hands it the
+    slices (k, ...) of its rows and never asks which method it is. It keeps its
+    own state (loss history, first losses, random generator) for its rows. Only
+    the calls its spec asks for are made: `learned` is given where the spec
+    learns weights, `combine` and `learned_gradient` are called where it needs
+    per-task gradients.
+    """
+
+    # (k, T) fixed weights on the losses, or None where they change. A spec with adapts_weights=False
+    # promises them: when every row's spec does, the engine multiplies by them without calling objectives.
+    weights: torch.Tensor | None = None
+    # The first value of the rows' learned weights (the extra (k, T) parameter), where the spec learns weights.
+    learned_start: float = 0.0
+
+    def objectives(self, losses: torch.Tensor, learned: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(terms, shown) for the rows' losses (k, T), once per step.
+
+        terms (k, T): what each row differentiates, one term per task (their sum is the row's objective);
+        shown (k, T): the weight on each loss, for display. learned: the rows' learned weights (k, T),
+        differentiable, or None where the spec learns none.
+        """
+        return losses * self.weights, self.weights
+
+    def combine(self, task_grads: torch.Tensor) -> Combined | None:
+        """A direction (k, P) to use in place of the summed task gradients (k, T, P) on the shared parameters.
+
+        None keeps the sum. The engine adds back the gradient of the model's own penalty.
+        """
+        return None
+
+    def learned_gradient(
+        self, learned: torch.Tensor, layer_grads: torch.Tensor, losses: torch.Tensor
+    ) -> torch.Tensor | None:
+        """The gradient (k, T) of the learned weights, in place of autograd's (None keeps autograd's).
+
+        learned: (k, T) detached; layer_grads: (k, T, n) each task's gradient of its term on the
+        last shared weight matrix; losses: (k, T) this step's task losses.
+        """
+        return None
+
+    def after_step(self, learned: torch.Tensor) -> torch.Tensor | None:
+        """New values (k, T) of the learned weights after the optimizer step (None keeps them); no autograd."""
+        return None
+
+
+def task_weights(context: MethodContext) -> torch.Tensor:
+    """(k, T) each task's weight field, on every row of the group: the weights static rows and combinations use."""
+    row = torch.tensor([task.weight for task in context.tasks], device=context.device, dtype=context.dtype)  # (T,)
+    return row.expand(context.rows, -1).clone()
 
 
 def check_matrix(name: str, tensor: torch.Tensor, num_tasks: int | None = None) -> None:

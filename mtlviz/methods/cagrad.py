@@ -24,17 +24,24 @@ is solved in one batched call and the point of the simplex with the least F is k
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from mtlviz.methods.base import (
     Combined,
+    Method,
     best_candidate,
     check_gradients,
     combine,
     gram_matrix,
     onto_simplex,
     support_solutions,
+    task_weights,
 )
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 def cagrad_objective(weights: torch.Tensor, gram: torch.Tensor, c: float) -> torch.Tensor:
@@ -86,3 +93,14 @@ def cagrad(grads: torch.Tensor, c: float = 0.5) -> Combined:
     scale = (radius / weighted_norm.clamp_min(tiny)).unsqueeze(1)  # (K, 1)
     weights = (1 / num_tasks + scale * optimum) / (1 + c**2)  # (K, T)
     return Combined(combine(weights, grads), weights)
+
+
+class CAGrad(Method):
+    """CAGrad for a group of rows: the tasks' weight fields on the losses, then the conflict-averse direction."""
+
+    def __init__(self, options: dict, context: MethodContext):
+        self.weights = task_weights(context)
+        self.c = options["c"]
+
+    def combine(self, task_grads: torch.Tensor) -> Combined | None:
+        return cagrad(task_grads, self.c)

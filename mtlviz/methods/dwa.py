@@ -14,10 +14,14 @@ equal weights. Until two windows have passed every weight is 1.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
-from mtlviz.methods.base import check_matrix, check_same_shape
+from mtlviz.methods.base import Method, check_matrix, check_same_shape
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 def dwa_weights(previous: torch.Tensor, before_previous: torch.Tensor | None, temperature: float = 2.0) -> torch.Tensor:
@@ -34,3 +38,29 @@ def dwa_weights(previous: torch.Tensor, before_previous: torch.Tensor | None, te
     tiny = torch.finfo(previous.dtype).tiny  # a loss of exactly 0 must not divide by zero
     ratios = previous.detach() / before_previous.detach().clamp_min(tiny)  # (K, T)
     return num_tasks * torch.softmax(ratios / temperature, dim=1)
+
+
+class DWA(Method):
+    """DWA for a group of rows: keeps their mean task losses over windows of context.window steps (the epochs)."""
+
+    def __init__(self, options: dict, context: MethodContext):
+        self.temperature = options["temperature"]
+        self.window = context.window
+        self._window_sum = torch.zeros(context.rows, len(context.tasks), device=context.device, dtype=context.dtype)
+        self._window_steps = 0
+        self._history: list[torch.Tensor] = []  # the last two windows' mean losses (k, T), oldest first
+
+    def objectives(self, losses: torch.Tensor, learned: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        previous = self._history[-1] if self._history else losses.detach()
+        before = self._history[-2] if len(self._history) > 1 else None
+        weights = dwa_weights(previous, before, self.temperature)
+        self._remember(losses.detach())
+        return weights * losses, weights
+
+    def _remember(self, losses: torch.Tensor) -> None:
+        self._window_sum += losses
+        self._window_steps += 1
+        if self._window_steps == self.window:
+            self._history = [*self._history[-1:], self._window_sum / self.window]
+            self._window_sum = torch.zeros_like(self._window_sum)
+            self._window_steps = 0

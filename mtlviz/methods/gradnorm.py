@@ -21,9 +21,14 @@ paper uses 1.5 on NYUv2, 0.12 where tasks are alike; alpha = 0 equalises G.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from mtlviz.methods.base import check_matrix, check_same_shape
+from mtlviz.methods.base import Method, check_matrix, check_same_shape
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 def gradnorm_loss(
@@ -58,3 +63,33 @@ def gradnorm_renormalise(weights: torch.Tensor) -> torch.Tensor:
     check_matrix("weights", weights)
     positive = weights.detach().clamp_min(torch.finfo(weights.dtype).eps)  # a weight driven to <= 0 stays alive
     return positive * (weights.shape[1] / positive.sum(1, keepdim=True))
+
+
+class GradNorm(Method):
+    """GradNorm for a group of rows, steps 1 to 5 above: their learned weights are w, starting at 1."""
+
+    learned_start = 1.0
+
+    def __init__(self, options: dict, context: MethodContext):
+        self.alpha = options["alpha"]
+        self._initial: torch.Tensor | None = None  # (k, T) L(0), the first step's losses
+
+    def objectives(self, losses: torch.Tensor, learned: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._initial is None:
+            self._initial = losses.detach().clone()
+        # Detached: the network's gradient must not move w. A copy: shown as this step's, not the next.
+        weights = learned.detach().clone()
+        return weights * losses, weights
+
+    def learned_gradient(
+        self, learned: torch.Tensor, layer_grads: torch.Tensor, losses: torch.Tensor
+    ) -> torch.Tensor | None:
+        # layer_grads are gradients of w_t L_t: divided by w_t, ||grad_W L_t||.
+        unweighted = layer_grads.norm(dim=2) / learned.clamp_min(1e-12)  # (k, T)
+        weights = learned.clone().requires_grad_(True)
+        loss = gradnorm_loss(weights, weights * unweighted, losses.detach(), self._initial, self.alpha)  # (k,)
+        (grad,) = torch.autograd.grad(loss.sum(), weights)
+        return grad
+
+    def after_step(self, learned: torch.Tensor) -> torch.Tensor | None:
+        return gradnorm_renormalise(learned)

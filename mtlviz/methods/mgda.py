@@ -23,17 +23,24 @@ Solved on the (K, T, T) Gram matrix, so the cost is independent of P:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from mtlviz.methods.base import (
     Combined,
+    Method,
     best_candidate,
     check_gradients,
     combine,
     gram_matrix,
     onto_simplex,
     support_solutions,
+    task_weights,
 )
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 def pair_weights(gram: torch.Tensor) -> torch.Tensor:
@@ -64,3 +71,13 @@ def mgda(grads: torch.Tensor) -> Combined:
     grads = grads.detach()
     weights = mgda_weights(gram_matrix(grads))
     return Combined(combine(weights, grads), weights)
+
+
+class MGDA(Method):
+    """MGDA for a group of rows: the tasks' weight fields on the losses, then the min-norm direction."""
+
+    def __init__(self, options: dict, context: MethodContext):
+        self.weights = task_weights(context)
+
+    def combine(self, task_grads: torch.Tensor) -> Combined | None:
+        return mgda(task_grads)

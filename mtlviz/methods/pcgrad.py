@@ -21,9 +21,14 @@ only in their optimizer see the same surgery.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from mtlviz.methods.base import Combined, check_gradients, combine, gram_matrix
+from mtlviz.methods.base import Combined, Method, check_gradients, combine, gram_matrix, task_weights
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 def pcgrad_orders(num_tasks: int, generator: torch.Generator) -> torch.Tensor:
@@ -55,3 +60,15 @@ def pcgrad(grads: torch.Tensor, generator: torch.Generator) -> Combined:
         coefficients[:, tasks, partner] -= scale
     weights = coefficients.sum(1)  # (K, T): sum over i of g_i^PC
     return Combined(combine(weights, grads), weights)
+
+
+class PCGrad(Method):
+    """PCGrad for a group of rows: the tasks' weight fields on the losses, then gradient surgery."""
+
+    def __init__(self, options: dict, context: MethodContext):
+        self.weights = task_weights(context)
+        # Drawn from the run's seed: the rows of a group share each step's orders, and a row alone draws the same.
+        self.generator = torch.Generator().manual_seed(context.seed)
+
+    def combine(self, task_grads: torch.Tensor) -> Combined | None:
+        return pcgrad(task_grads, self.generator)

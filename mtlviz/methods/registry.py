@@ -1,35 +1,13 @@
-"""Registry of multi-task methods by name, with the options each one takes.
+"""The multi-task methods by name: one spec each (mtlviz/methods/spec.py), nothing else.
 
-Two kinds of method: a "weighting" sets per-task weights w (K, T) and the engine
-minimises sum_t w_t L_t; a "combination" replaces the summed task gradients on
-the shared parameters by a direction built from the per-task gradients. The
-spec says what the engine has to provide (per-task gradients every step, extra
-learned parameters) and what the UI shows; the callables are exported by the
-package (`mtlviz.methods`).
+Adding a method means adding its file (the pure callable and the method object,
+`mtlviz.methods.base.Method`) and one spec here; no other file names it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from mtlviz.optim.registry import OptionSpec
-
-KINDS = ("weighting", "combination")
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str  # registry key, lowercase
-    title: str  # shown in the UI
-    kind: str  # "weighting" or "combination"
-    paper: str  # authors and venue of the paper the method comes from; "baseline (no paper)" for the baselines
-    options: dict[str, OptionSpec] = field(default_factory=dict)
-    help: str = ""  # one sentence for the UI
-    # Extra parameters (per task and row) trained with the row's optimizer.
-    learns_weights: bool = False
-    # Needs one backward per task every step (not only every conflict_every steps).
-    per_task_gradients: bool = False
-
+from mtlviz.methods.spec import MethodSpec
+from mtlviz.options import OptionSpec
 
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
@@ -39,20 +17,25 @@ METHODS: dict[str, MethodSpec] = {
             "Equal weights",
             "weighting",
             "baseline (no paper)",
+            "mtlviz.methods.equal:Equal",
             help="Minimise the plain sum of the task losses.",
+            adapts_weights=False,
         ),
         MethodSpec(
             "static",
             "Static weights",
             "weighting",
             "baseline (no paper)",
+            "mtlviz.methods.static:Static",
             help="Minimise sum_t w_t L_t with each task's own weight field as w_t.",
+            adapts_weights=False,
         ),
         MethodSpec(
             "uncertainty",
             "Uncertainty weighting",
             "weighting",
             "Kendall, Gal & Cipolla, CVPR 2018",
+            "mtlviz.methods.uncertainty:Uncertainty",
             help="Learn one noise variance per task and weight its loss by its inverse, plus a log-variance penalty.",
             learns_weights=True,
         ),
@@ -61,6 +44,7 @@ METHODS: dict[str, MethodSpec] = {
             "Dynamic Weight Average",
             "weighting",
             "Liu, Johns & Davison, CVPR 2019",
+            "mtlviz.methods.dwa:DWA",
             {
                 "temperature": OptionSpec(
                     "float", 2.0, 0.1, 100.0, True, "Softmax temperature: larger gives more equal weights."
@@ -73,6 +57,7 @@ METHODS: dict[str, MethodSpec] = {
             "GradNorm",
             "weighting",
             "Chen et al., ICML 2018",
+            "mtlviz.methods.gradnorm:GradNorm",
             {
                 "alpha": OptionSpec(
                     "float", 1.5, 0.0, 5.0, True, "Pull towards tasks that train slower: 0 equalises gradient norms."
@@ -87,6 +72,7 @@ METHODS: dict[str, MethodSpec] = {
             "PCGrad",
             "combination",
             "Yu et al., NeurIPS 2020",
+            "mtlviz.methods.pcgrad:PCGrad",
             help="Project each task's gradient off the gradients it conflicts with, then sum them.",
             per_task_gradients=True,
         ),
@@ -95,6 +81,7 @@ METHODS: dict[str, MethodSpec] = {
             "MGDA",
             "combination",
             "Sener & Koltun, NeurIPS 2018",
+            "mtlviz.methods.mgda:MGDA",
             help="Step along the minimum-norm convex combination of the task gradients, which helps every task.",
             per_task_gradients=True,
         ),
@@ -103,6 +90,7 @@ METHODS: dict[str, MethodSpec] = {
             "CAGrad",
             "combination",
             "Liu et al., NeurIPS 2021",
+            "mtlviz.methods.cagrad:CAGrad",
             {
                 "c": OptionSpec(
                     "float", 0.5, 0.0, 1.0, False, "Radius around the mean gradient: 0 gives the mean gradient."

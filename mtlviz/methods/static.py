@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from mtlviz.methods.base import check_matrix
+from mtlviz.methods.base import Method, check_matrix, task_weights
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 def check_static_weights(weights: Sequence[float], num_tasks: int) -> list[float]:
@@ -29,3 +33,10 @@ def static_weights(losses: torch.Tensor, weights: Sequence[float]) -> torch.Tens
     values = check_static_weights(weights, losses.shape[1])
     row = torch.tensor(values, dtype=losses.dtype, device=losses.device)  # (T,)
     return row.expand(losses.shape).clone()
+
+
+class Static(Method):
+    """Static weights for a group of rows: each task's weight field, as the config validated it."""
+
+    def __init__(self, options: dict, context: MethodContext):
+        self.weights = task_weights(context)

@@ -16,10 +16,14 @@ task's loss grows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from mtlviz.methods.base import check_matrix, check_same_shape
+from mtlviz.methods.base import Method, check_matrix, check_same_shape
+
+if TYPE_CHECKING:
+    from mtlviz.methods.spec import MethodContext
 
 
 def uncertainty_objective(
@@ -51,3 +55,15 @@ def uncertainty_terms(
     factors = scale * torch.exp(-log_vars)  # (K, T)
     terms = factors * losses + 0.5 * log_vars  # (K, T)
     return terms, factors.detach()
+
+
+class Uncertainty(Method):
+    """Uncertainty weighting for a group of rows: their learned weights are the log-variances s, starting at 0."""
+
+    learned_start = 0.0
+
+    def __init__(self, options: dict, context: MethodContext):
+        self.classification = [task.type == "classification" for task in context.tasks]
+
+    def objectives(self, losses: torch.Tensor, learned: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return uncertainty_terms(losses, learned, self.classification)

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from mtlviz.methods import cagrad
-from mtlviz.methods.cagrad import cagrad_objective, cagrad_weights
+from mtlviz.methods.cagrad import cagrad, cagrad_objective, cagrad_weights
 
 DTYPES = [torch.float32, torch.float64]
 

@@ -7,14 +7,11 @@ import math
 import pytest
 import torch
 
-from mtlviz.methods import (
-    dwa_weights,
-    equal_weights,
-    gradnorm_loss,
-    gradnorm_renormalise,
-    static_weights,
-    uncertainty_objective,
-)
+from mtlviz.methods.dwa import dwa_weights
+from mtlviz.methods.equal import equal_weights
+from mtlviz.methods.gradnorm import gradnorm_loss, gradnorm_renormalise
+from mtlviz.methods.static import static_weights
+from mtlviz.methods.uncertainty import uncertainty_objective
 
 DTYPES = [torch.float32, torch.float64]
 

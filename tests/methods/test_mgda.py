@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mtlviz.methods import mgda
-from mtlviz.methods.mgda import mgda_weights
+from mtlviz.methods.mgda import mgda, mgda_weights
 
 DTYPES = [torch.float32, torch.float64]
 

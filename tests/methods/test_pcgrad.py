@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from mtlviz.methods import Combined, pcgrad
-from mtlviz.methods.pcgrad import pcgrad_orders
+from mtlviz.methods.base import Combined
+from mtlviz.methods.pcgrad import pcgrad, pcgrad_orders
 
 DTYPES = [torch.float32, torch.float64]
 
