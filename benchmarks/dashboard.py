@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mtlviz.charts.conflict import cosine_chart, cosine_heatmaps, task_grad_norm_chart
 from mtlviz.charts.loss_curves import loss_curves
 from mtlviz.charts.updates import layer_chart
-from mtlviz.engine.records import MetricLog, RecordSchema
-from mtlviz.engine.statistics import LAYER_METRICS
+from mtlviz.records import LAYER_METRICS, MetricLog, RecordSchema
 
 RUNS = tuple(f"config {i}" for i in range(8))
 TASKS = ("task A", "task B", "task C", "task D")

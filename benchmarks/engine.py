@@ -37,8 +37,9 @@ except ModuleNotFoundError:  # run as a script from a checkout: python benchmark
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
-from mtlviz.data import TaskSet, build_taskset
 from mtlviz.data.batches import BatchSampler
+from mtlviz.data.sources import build_taskset
+from mtlviz.data.taskset import TaskSet
 from mtlviz.engine import Engine
 
 KS = (1, 2, 4, 8, 16)

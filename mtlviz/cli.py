@@ -20,20 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from mtlviz.config import ExperimentConfig
-from mtlviz.engine import Engine
-from mtlviz.engine.records import TRAIN_LOSS
-from mtlviz.engine.threads import use_threads_for
 from mtlviz.errors import MtlvizError
-from mtlviz.store import (
-    CONFIG_FILE,
-    list_runs,
-    new_run_dir,
-    run_summary,
-    run_title,
-    runs_dir,
-    save_run,
-)
-from mtlviz.summary import format_summary, summary_table
+from mtlviz.records import RunMetadata
+from mtlviz.run import STOPPED, run_experiment
+from mtlviz.store import CONFIG_FILE, list_runs, new_run_dir, run_title, runs_dir
+from mtlviz.summary import format_summary
 
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
@@ -90,54 +81,36 @@ def _run(config_path: Path, out: Path | None, quiet: bool) -> int:
         print(f"error: cannot read config {config_path}: {exc}", file=sys.stderr)
         return 2
     config = ExperimentConfig.from_json(text)
-    engine = Engine(config)
-    use_threads_for(engine)
-    chunks = []
-    status = "finished"
     start = time.perf_counter()
-    try:
-        for chunk in engine.run():
-            chunks.append(chunk)
-            if not quiet:
-                _progress(engine.step, config.train.steps, time.perf_counter() - start)
-    except KeyboardInterrupt:
-        status = "stopped"
-    seconds = time.perf_counter() - start
-    if not quiet or status == "stopped":
+
+    def progress(chunk: pd.DataFrame, metadata: RunMetadata, step: int) -> None:
+        if not quiet:
+            _progress(step, config.train.steps, time.perf_counter() - start)
+
+    # The directory is made only when there is a run to save, so a config that fails
+    # to build leaves nothing behind.
+    result = run_experiment(
+        config,
+        on_chunk=progress,
+        save_to=lambda: out if out is not None else new_run_dir(runs_dir(), run_title(config)),
+    )
+    stopped = result.status == STOPPED
+    if not quiet or stopped:
         print(file=sys.stderr)
-    if not chunks:
+    if result.records.empty:
         print("interrupted before the first evaluation; nothing saved", file=sys.stderr)
         return INTERRUPTED
-    records = pd.concat(chunks, ignore_index=True)
-    # A stopped run's last chunk may not have come out of the engine: count what was saved.
-    steps = engine.step if status == "finished" else _last_step(records)
-    table = summary_table(records, engine.diverged_by_run(), config.val_targets)
-    summary = run_summary(
-        config,
-        table,
-        status=status,
-        steps=steps,
-        device=str(engine.device),
-        seconds=seconds,
-        diverged=engine.diverged,
-        diverged_loss=engine.diverged_loss,
-        diverged_runs=engine.diverged_by_run(),
-    )
-    # The directory is made only now, so a config that fails to build leaves nothing behind.
-    out = out if out is not None else new_run_dir(runs_dir(), run_title(config))
-    save_run(out, config, records, summary)
-    print(format_summary(table))
-    for label, step in engine.diverged.items():
-        print(f"{label} diverged at step {step} (loss = {engine.diverged_loss[label]:.3g})")
-    if status == "stopped":
-        print(f"stopped at step {steps} of {config.train.steps}", file=sys.stderr)
-    print(f"wrote {out}: {CONFIG_FILE}, metrics.parquet, summary.json")
-    return INTERRUPTED if status == "stopped" else 0
-
-
-def _last_step(records: pd.DataFrame) -> int:
-    train = records.loc[records["metric"] == TRAIN_LOSS, "step"]
-    return int(train.max()) if len(train) else 0
+    print(format_summary(result.summary))
+    for event in result.metadata.divergences:
+        seed = f" (seed {event.seed})" if config.train.seeds > 1 else ""
+        print(f"{event.run}{seed} diverged at step {event.step} ({event.task} loss = {event.describe_loss()})")
+    if stopped:
+        print(f"stopped at step {result.steps} of {config.train.steps}", file=sys.stderr)
+    if result.save_error:
+        print(f"error: {result.save_error}", file=sys.stderr)
+        return 2
+    print(f"wrote {result.saved}: {CONFIG_FILE}, metrics.parquet, summary.json")
+    return INTERRUPTED if stopped else 0
 
 
 def _list(root: Path | None, limit: int) -> int:

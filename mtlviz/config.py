@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mtlviz.errors import ConfigError
-from mtlviz.optim.registry import OPTIMIZERS
+from mtlviz.models.registry import SHARING
+from mtlviz.optim import OPTIMIZERS
 
 # Server-side limits on what one experiment may ask for. The widgets use the same
 # bounds, but these are enforced here so a hand-written config cannot exceed them.
@@ -42,7 +43,6 @@ TABLE_TASK_TYPES = ("auto", *TASK_TYPES)  # a table's target type may be inferre
 MISSING_POLICIES = ("drop", "impute")
 DEVICES = ("auto", "cpu", "cuda")
 ACTIVATIONS = ("relu", "tanh", "gelu")
-SHARING = ("independent", "hard", "soft", "soft_chain", "cross_stitch", "mmoe")
 
 
 # ----------------------------------------------------------------- validation helpers
@@ -332,7 +332,7 @@ class ModelConfig:
     experts: int = 4
 
     def __post_init__(self) -> None:
-        _choice("model.sharing", self.sharing, SHARING)
+        _choice("model.sharing", self.sharing, tuple(SHARING))
         _set(self, "hidden", _int("model.hidden", self.hidden, *LIMITS["hidden"]))
         _set(self, "depth", _int("model.depth", self.depth, *LIMITS["depth"]))
         _choice("model.activation", self.activation, ACTIVATIONS)
@@ -369,14 +369,10 @@ class OptimizerConfig:
                     _join(p, key),
                     f"{spec.title} has no option {key!r}; its options are {', '.join(spec.options)}",
                 )
-            clean[key] = _option(_join(p, key), spec.options[key], value)
-        momentum, dampening = clean.get("momentum", 0.0), clean.get("dampening", 0.0)
-        if self.name == "sgd" and clean.get("nesterov") and (momentum <= 0 or dampening != 0):
-            raise ConfigError(
-                _join(p, "nesterov"),
-                f"Nesterov momentum needs momentum > 0 and dampening 0; found momentum {momentum:g}, "
-                f"dampening {dampening:g}",
-            )
+            clean[key] = spec.options[key].validate(_join(p, key), value)
+        problem = spec.check(spec.resolved(clean)) if spec.check else None
+        if problem:
+            raise ConfigError(_join(p, problem[0]), problem[1])
         _set(self, "options", clean)
         label = self.label.strip() if isinstance(self.label, str) else self.label
         _set(self, "label", _text(_join(p, "label"), label, 40) if label else self.default_label())
@@ -431,16 +427,6 @@ def _learning_rates(path: str, value: Any) -> float | tuple[float, ...]:
     return _learning_rate(path, value)
 
 
-def _option(path: str, spec: Any, value: Any) -> Any:
-    if spec.kind == "bool":
-        return _bool(path, value)
-    if spec.kind == "betas":
-        if not isinstance(value, list | tuple) or len(value) != 2:
-            raise ConfigError(path, f"expected {spec.describe()}, {_found(value)}")
-        return tuple(_float(f"{path}[{i}]", v, spec.low, spec.high, high_open=True) for i, v in enumerate(value))
-    return _float(path, value, spec.low, spec.high, high_open=not spec.high_inclusive)
-
-
 # --------------------------------------------------------------------------- methods
 
 
@@ -466,7 +452,7 @@ class MethodConfig:
             if key not in spec.options:
                 allowed = ", ".join(spec.options) or "none"
                 raise ConfigError(_join(p, key), f"{spec.title} has no option {key!r}; its options are {allowed}")
-            value = _option(_join(p, key), spec.options[key], value)
+            value = spec.options[key].validate(_join(p, key), value)
             if value != spec.options[key].default:  # defaults are implied: equal configs compare equal
                 clean[key] = value
         _set(self, "options", clean)

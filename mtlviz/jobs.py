@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from mtlviz.config import ExperimentConfig
-from mtlviz.data import TaskSet
-from mtlviz.engine import Engine, MetricLog
+from mtlviz.data.taskset import TaskSet
+from mtlviz.engine import Engine
 from mtlviz.errors import MtlvizError
-from mtlviz.store import new_run_dir, run_summary, run_title, save_run
-from mtlviz.summary import summary_table
+from mtlviz.records import MetricLog, RunMetadata
+from mtlviz.run import run_experiment
+from mtlviz.store import new_run_dir, run_title
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,9 @@ class TrainingJob:
         self.log = MetricLog()
         self.status = QUEUED
         self.error = ""
-        self.diverged: dict[str, int] = {}  # row label (run, and seed when several) -> step
-        self.diverged_loss: dict[str, float] = {}
-        self.diverged_runs: dict[str, dict[int, int]] = {}  # run -> {seed: step}
-        self.device = ""
-        self.has_shared_parameters: bool | None = None  # known once the model is built
+        # The engine's facts about the run (rows, divergences, shared parameters, device):
+        # None until the model is built, then replaced by a fresh snapshot with every chunk.
+        self.metadata: RunMetadata | None = None
         self._slots = slots
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name=f"mtlviz-job-{self.id}", daemon=True)
@@ -184,39 +182,30 @@ class TrainingJob:
             self.status = STOPPED
             return
         try:
-            # One intra-op thread per job (the setting is process-wide): the server's
-            # parallelism comes from concurrent jobs, a core each, and small steps gain
-            # little from more (see mtlviz/engine/threads.py). Measured on a 2-core CPU,
-            # 3 configurations, hidden 64: a worker thread ran 385 steps/s with 1 thread
-            # and 124 steps/s with 2, whose OpenMP pool contended with the main thread's.
-            torch.set_num_threads(1)
             self.status = RUNNING
             self._started_at = time.perf_counter()
-            engine = self._engine = Engine(self.config, self._taskset)
-            self.device = str(engine.device)
-            self.has_shared_parameters = engine.has_shared_parameters
-            for chunk in engine.run(self._stop):
-                self.log.append(chunk)
-                self.diverged = dict(engine.diverged)
-                self.diverged_loss = dict(engine.diverged_loss)
-                self.diverged_runs = engine.diverged_by_run()
-            self.status = STOPPED if self._stop.is_set() else FINISHED
+            result = run_experiment(
+                self.config,
+                self._taskset,
+                stop=self._stop,
+                on_start=self._on_start,
+                on_chunk=self._on_chunk,
+                # One intra-op thread per job (the setting is process-wide): the server's
+                # parallelism comes from concurrent jobs, a core each, and small steps gain
+                # little from more (see mtlviz/engine/threads.py). Measured on a 2-core CPU,
+                # 3 configurations, hidden 64: a worker thread ran 385 steps/s with 1 thread
+                # and 124 steps/s with 2, whose OpenMP pool contended with the main thread's.
+                threads=1,
+                save_to=self._run_dir if self._save_to is not None else None,
+            )
+            self.metadata = result.metadata
+            self.saved, self.save_error = result.saved, result.save_error
+            if result.save_error:
+                log.error("job %s: %s", self.id, result.save_error)
             self._ended_at = time.perf_counter()
-            self._slots.release(self.id)  # saving needs no training slot
-            self._save(engine)
+            self.status = result.status
         except MtlvizError as exc:
             self.error = str(exc)
-            self.status = FAILED
-        except torch.OutOfMemoryError:
-            self.error = "out of memory: try a smaller batch size, width or number of configurations"
-            self.status = FAILED
-        except RuntimeError as exc:
-            if "CUDA" not in str(exc) and "cuda" not in str(exc):
-                log.exception("training job %s failed", self.id)
-                self.error = f"{type(exc).__name__}: {exc}"
-            else:  # a device fault fails this job only; other jobs and the server go on
-                log.exception("training job %s hit a device error", self.id)
-                self.error = f"GPU error: {exc}. Try device 'cpu', or a smaller batch or model."
             self.status = FAILED
         except Exception as exc:  # the job fails alone; the server keeps serving
             log.exception("training job %s failed", self.id)
@@ -226,30 +215,17 @@ class TrainingJob:
             self._ended_at = self._ended_at or time.perf_counter()
             self._slots.release(self.id)
 
-    def _save(self, engine: Engine) -> None:
-        """Keep the finished or stopped run in the runs directory; a failure is reported, not raised."""
-        if self._save_to is None:
-            return
-        try:
-            records = self.log.frame()
-            if records.empty:
-                return
-            table = summary_table(records, self.diverged_runs, self.config.val_targets)
-            summary = run_summary(
-                self.config,
-                table,
-                status=self.status,
-                steps=engine.step,
-                device=self.device,
-                seconds=(self._ended_at or time.perf_counter()) - (self._started_at or 0.0),
-                diverged=self.diverged,
-                diverged_loss=self.diverged_loss,
-                diverged_runs=self.diverged_runs,
-            )
-            self.saved = save_run(new_run_dir(self._save_to, run_title(self.config)), self.config, records, summary)
-        except Exception as exc:  # the run stays in memory: its downloads still work
-            log.exception("could not save run %s", self.id)
-            self.save_error = f"the run could not be saved in {self._save_to}: {exc}"
+    def _on_start(self, engine: Engine) -> None:
+        self._engine = engine
+        self.metadata = engine.metadata()
+
+    def _on_chunk(self, chunk: pd.DataFrame, metadata: RunMetadata, step: int) -> None:
+        self.log.append(chunk)
+        self.metadata = metadata
+
+    def _run_dir(self) -> Path:
+        assert self._save_to is not None
+        return new_run_dir(self._save_to, run_title(self.config))
 
 
 class JobRegistry:

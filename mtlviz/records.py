@@ -1,4 +1,15 @@
-"""The record schema: a tidy long table, one row per (run, seed, step, task, layer, metric).
+"""The contract between the engine and everything that reads a run (torch-free).
+
+- The record schema: a tidy long table, one row per (run, seed, step, task, layer, metric).
+- The metric catalogue: every metric's name, title, axis label, unit and help,
+  read by the engine, the charts, the views and the store alike.
+- RunMetadata: the facts about a run that are known once, where they are known
+  (its rows and seeds, which rows diverged at which step with which loss,
+  whether the strategy has shared parameters, parameter counts, device,
+  library versions). They travel with the records; nothing downstream
+  re-derives them.
+
+Records:
 
 `run` is the optimizer configuration's label (a swept learning rate is its own
 run, "Adam lr=0.001"); `seed` is the seed of that model (its data split,
@@ -9,7 +20,10 @@ consume the table directly and it is written to Parquet as is.
 
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +69,101 @@ METRICS = (
     TASK_WEIGHT,
     POSITION,
 )
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What one metric is, for every reader: menus, axes, hover text and help captions."""
+
+    name: str
+    title: str  # menus and chart titles
+    axis: str  # y-axis label
+    help: str  # one sentence for the UI
+    unit: str = ""  # "" when the value has no unit (a ratio, a cosine, a loss)
+    level: str = "task"  # what the task/layer columns hold: "task", "layer", "pair" or "run"
+
+
+CATALOGUE: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric(TRAIN_LOSS, "Train loss", "loss", "Each task's loss on the training mini-batch of every step."),
+        Metric(VAL_LOSS, "Validation loss", "loss", "Each task's loss on the whole validation split."),
+        Metric(VAL_ACCURACY, "Validation accuracy", "accuracy", "Share of validation rows classified correctly."),
+        Metric(VAL_R2, "Validation R²", "R²", "1 - SSE/SST on the validation split (1 is perfect, 0 is the mean)."),
+        Metric(
+            VAL_RMSE,
+            "Validation RMSE",
+            "RMSE",
+            "Root mean squared error on the validation split, in the target's original units.",
+            unit="target units",
+        ),
+        Metric(
+            "grad_norm",
+            "Gradient norm",
+            "‖gradient‖",
+            "Norm of the gradient each optimizer stepped with, per layer.",
+            level="layer",
+        ),
+        Metric(
+            "update_norm",
+            "Update norm",
+            "‖Δθ‖",
+            "Norm of the actual parameter change of each step, measured around optimizer.step().",
+            level="layer",
+        ),
+        Metric("param_norm", "Weight norm", "‖θ‖", "Norm of each layer's weights.", level="layer"),
+        Metric(
+            "update_ratio",
+            "Update / weight ratio",
+            "log10(update / weight)",
+            "How far each step moves a layer relative to its size; around -3 (1e-3) is a common healthy value.",
+            level="layer",
+        ),
+        Metric(
+            "effective_lr",
+            "Effective step size",
+            "lr / (√v̂ + ε)",
+            "Per-element step size from the optimizer's own state (median, 10-90% band); SGD's is its lr.",
+            level="layer",
+        ),
+        Metric("effective_lr_p10", "Effective step size, 10th percentile", "lr / (√v̂ + ε)", "", level="layer"),
+        Metric("effective_lr_p90", "Effective step size, 90th percentile", "lr / (√v̂ + ε)", "", level="layer"),
+        Metric(
+            "weight_decay_norm",
+            "Weight-decay part",
+            "‖weight-decay step‖",
+            "The part of each step that comes from weight decay: decoupled (AdamW) or L2 (SGD, Adam).",
+            level="layer",
+        ),
+        Metric(
+            TASK_GRAD_NORM,
+            "Task gradient norm",
+            "‖∇ task loss‖",
+            "Norm of each task's weighted-loss gradient on the shared parameters.",
+        ),
+        Metric(
+            GRAD_COSINE,
+            "Gradient cosine",
+            "cosine",
+            "Cosine between two tasks' gradients on the shared parameters; below 0 they pull in opposite directions.",
+            level="pair",
+        ),
+        Metric(
+            CONFLICT_SHARE,
+            "Conflicting pairs",
+            "share of pairs",
+            "Share of task pairs whose gradient cosine on the shared parameters is negative.",
+            level="run",
+        ),
+        Metric(
+            TASK_WEIGHT,
+            "Task weight",
+            "weight",
+            "The weight a run's method put on each task: on its loss for weightings, on its gradient for combinations.",
+        ),
+        Metric(POSITION, "Position", "x", "The toy problem's point (x1, x2), one row per coordinate.", level="layer"),
+    ]
+}
 
 
 class RecordSchema:
@@ -188,3 +297,142 @@ class MetricLog:
         if not frames:
             return empty_records()
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- metadata
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """One row (a run's seed) stopped because its loss became non-finite or exploded.
+
+    `loss` is the value that gave it away, on `task`; `losses` holds every
+    task's train loss at that step (None where non-finite), so each chart panel
+    can say its own task's value and the banner the one that tripped.
+    """
+
+    run: str
+    seed: int
+    step: int
+    task: str
+    loss: float | None  # None: not finite (NaN or an infinity)
+    losses: dict[str, float | None] = field(default_factory=dict)
+
+    def describe_loss(self) -> str:
+        return "not finite" if self.loss is None else f"{self.loss:.3g}"
+
+
+@dataclass(frozen=True)
+class RowInfo:
+    """One model trained side by side: a run (configuration x lr x method) on one seed."""
+
+    run: str
+    seed: int
+    configuration: str  # the label of the configuration (an (optimizer, method) pair when methods vary)
+    optimizer: str  # registry name
+    lr: float
+    method: str  # the method's label
+
+
+@dataclass(frozen=True)
+class RunMetadata:
+    """What is known about a run besides its records, computed once by the engine."""
+
+    rows: tuple[RowInfo, ...] = ()
+    tasks: tuple[str, ...] = ()
+    # Whether the sharing strategy has parameters that several tasks train (only
+    # then are gradient-conflict cosines recorded); None: not known (an old saved run).
+    has_shared_parameters: bool | None = None
+    parameters: int = 0  # trainable parameters of one row's model
+    shared_parameters: int = 0  # of which shared between tasks
+    device: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    divergences: tuple[Divergence, ...] = ()
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(row.run for row in self.rows))
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(row.seed for row in self.rows))
+
+    def seeds_of(self, run: str) -> int:
+        return sum(row.run == run for row in self.rows)
+
+    def diverged_runs(self) -> dict[str, dict[int, int]]:
+        """run -> {seed: step at which that seed diverged}."""
+        out: dict[str, dict[int, int]] = {}
+        for event in self.divergences:
+            out.setdefault(event.run, {})[event.seed] = event.step
+        return out
+
+    def first_divergence(self, run: str) -> Divergence | None:
+        """The earliest divergence among a run's seeds (where the charts mark the run)."""
+        events = [e for e in self.divergences if e.run == run]
+        return min(events, key=lambda e: (e.step, e.seed)) if events else None
+
+    def with_divergences(self, events: tuple[Divergence, ...]) -> RunMetadata:
+        return replace(self, divergences=tuple(events))
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["divergences"] = [_jsonable_event(asdict(e)) for e in self.divergences]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunMetadata:
+        """Read back what to_dict wrote; ValueError naming the key when it is damaged."""
+        if not isinstance(data, dict):
+            raise ValueError(f"metadata: expected an object, found {type(data).__name__}")
+        try:
+            rows = tuple(
+                RowInfo(
+                    str(r["run"]),
+                    int(r["seed"]),
+                    str(r["configuration"]),
+                    str(r["optimizer"]),
+                    float(r["lr"]),
+                    str(r["method"]),
+                )
+                for r in data.get("rows", [])
+            )
+            events = tuple(
+                Divergence(
+                    str(e["run"]),
+                    int(e["seed"]),
+                    int(e["step"]),
+                    str(e.get("task", "")),
+                    _number_or_none(e.get("loss")),
+                    {str(k): _number_or_none(v) for k, v in (e.get("losses") or {}).items()},
+                )
+                for e in data.get("divergences", [])
+            )
+            shared = data.get("has_shared_parameters")
+            return cls(
+                rows=rows,
+                tasks=tuple(str(t) for t in data.get("tasks", [])),
+                has_shared_parameters=shared if isinstance(shared, bool) else None,
+                parameters=int(data.get("parameters", 0)),
+                shared_parameters=int(data.get("shared_parameters", 0)),
+                device=str(data.get("device", "")),
+                versions={str(k): str(v) for k, v in (data.get("versions") or {}).items()},
+                divergences=events,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"metadata: expected rows and divergences as written by mtlviz, found {exc!r}") from None
+
+
+def _number_or_none(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _jsonable_event(event: dict[str, Any]) -> dict[str, Any]:
+    event["loss"] = _number_or_none(event["loss"])
+    event["losses"] = {k: _number_or_none(v) for k, v in event["losses"].items()}
+    return event

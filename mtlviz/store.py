@@ -30,14 +30,16 @@ import pyarrow as pa
 
 from mtlviz.config import ExperimentConfig
 from mtlviz.errors import ConfigError, DataError
+from mtlviz.records import COLUMNS, Divergence, RowInfo, RunMetadata
+from mtlviz.rows import expand_rows
 from mtlviz.summary import best_per_task
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.parquet"
 SUMMARY_FILE = "summary.json"
 RUNS_DIR_ENV = "MTLVIZ_RUNS_DIR"
-# The record schema (mtlviz.engine.records.COLUMNS); `seed` may follow as an optional column.
-REQUIRED_COLUMNS = ("run", "step", "task", "layer", "metric", "value", "seconds")
+# The record schema's columns; `seed` may be missing in runs saved before seeds existed.
+REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c != "seed")
 SLUG_LENGTH = 40
 # Past this many taken names for one second and title, something other than a race is wrong.
 MAX_NAME_ATTEMPTS = 10_000
@@ -90,23 +92,20 @@ def run_summary(
     *,
     status: str,
     steps: int,
-    device: str = "",
+    metadata: RunMetadata,
     seconds: float | None = None,
-    diverged: dict[str, int] | None = None,
-    diverged_loss: dict[str, float] | None = None,
-    diverged_runs: dict[str, dict[int, int]] | None = None,
     title: str | None = None,
     created: datetime | None = None,
 ) -> dict[str, Any]:
-    """The summary.json of a run, from its config and `table` = mtlviz.summary.summary_table(records, diverged).
+    """The summary.json of a run, from its config, `table` = mtlviz.summary.summary_table(...) and the
+    engine's metadata.
 
     `status` is "finished" or "stopped"; `steps` the last step trained; `created`
     defaults to now (UTC). Besides the listing keys (see save_run) it holds
-    device, seconds, best (task -> best label), diverged (label -> step, loss)
-    and final (the table's rows).
+    device, seconds, best (task -> best run), final (the table's rows) and
+    metadata (mtlviz.records.RunMetadata: rows, divergences with their step and
+    loss, whether the strategy shares parameters, ...), read back by load_metadata.
     """
-    diverged = diverged or {}
-    diverged_loss = diverged_loss or {}
     return {
         "title": title or run_title(config),
         "created": (created or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
@@ -115,15 +114,11 @@ def run_summary(
         "runs": list(config.runs),
         "seeds": list(config.train.seed_values),
         "tasks": list(config.tasks.task_names),
-        "device": device,
+        "device": metadata.device,
         "seconds": None if seconds is None else round(seconds, 3),
         "best": best_per_task(table),
-        "diverged": {label: {"step": int(step), "loss": diverged_loss.get(label)} for label, step in diverged.items()},
-        # run -> {seed: step}: which seeds of each run diverged (seeds as JSON keys are texts)
-        "diverged_runs": {
-            run: {str(seed): int(step) for seed, step in seeds.items()} for run, seeds in (diverged_runs or {}).items()
-        },
         "final": json.loads(table.to_json(orient="records")),
+        "metadata": metadata.to_dict(),
     }
 
 
@@ -178,6 +173,57 @@ def load_run(directory: str | Path) -> tuple[ExperimentConfig, pd.DataFrame]:
 def load_summary(directory: str | Path) -> dict:
     """A saved run's summary.json as a dict; DataError when it is missing, unreadable or not an object."""
     return _read_summary(_run_directory(directory) / SUMMARY_FILE)
+
+
+def load_metadata(directory: str | Path, config: ExperimentConfig | None = None) -> RunMetadata:
+    """A saved run's metadata (mtlviz.records.RunMetadata); DataError naming the file when it is damaged.
+
+    Runs saved before metadata existed get one built from their old summary
+    keys: divergences from `diverged_runs` (or `diverged`), and
+    has_shared_parameters None (not known; readers look at the records).
+    """
+    path = _run_directory(directory)
+    summary = _read_summary(path / SUMMARY_FILE)
+    if "metadata" in summary:
+        try:
+            return RunMetadata.from_dict(summary["metadata"])
+        except ValueError as exc:
+            raise DataError(f"{path / SUMMARY_FILE}: {exc}") from None
+    if config is None:
+        config, _ = load_run(path)
+    return _legacy_metadata(summary, config)
+
+
+def _legacy_metadata(summary: dict, config: ExperimentConfig) -> RunMetadata:
+    events: list[Divergence] = []
+    raw = summary.get("diverged_runs")
+    old = summary.get("diverged")
+    if isinstance(raw, dict) and raw:
+        for run, seeds in raw.items():
+            if not isinstance(seeds, dict):
+                continue
+            for seed, step in seeds.items():
+                with contextlib.suppress(TypeError, ValueError):
+                    events.append(Divergence(str(run), int(seed), int(step), "", None))
+    elif isinstance(old, dict):  # saved before seeds: label -> {step, loss}
+        for label, info in old.items():
+            if isinstance(info, dict):
+                with contextlib.suppress(TypeError, ValueError, KeyError):
+                    loss = info.get("loss")
+                    loss = float(loss) if isinstance(loss, int | float) and math.isfinite(loss) else None
+                    events.append(Divergence(str(label), config.train.seed, int(info["step"]), "", loss))
+    rows = tuple(
+        RowInfo(row.run, row.seed, row.configuration, row.optimizer.name, float(row.optimizer.lr), row.method.label)
+        for row in expand_rows(config)
+    )
+    device = summary.get("device")
+    return RunMetadata(
+        rows=rows,
+        tasks=tuple(config.tasks.task_names),
+        has_shared_parameters=None,
+        device=device if isinstance(device, str) else "",
+        divergences=tuple(events),
+    )
 
 
 # -------------------------------------------------------------------------- listing

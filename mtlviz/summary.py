@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlviz.engine.records import VAL_ACCURACY, VAL_LOSS, VAL_R2, VAL_RMSE
+from mtlviz.records import VAL_ACCURACY, VAL_LOSS, VAL_R2, VAL_RMSE
 
 SUMMARY_COLUMNS = [
     "task",

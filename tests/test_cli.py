@@ -20,12 +20,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtlviz import cli as cli_module
+from mtlviz import run as run_module
 from mtlviz.cli import main
 from mtlviz.config import ExperimentConfig
 from mtlviz.engine import Engine
-from mtlviz.engine.records import COLUMNS
 from mtlviz.errors import ConfigError
+from mtlviz.records import COLUMNS
 from mtlviz.store import list_runs, load_run, load_summary, save_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -306,7 +306,7 @@ class InterruptedAtOnce(Engine):
 
 
 def test_interrupt_before_anything_was_recorded_saves_nothing(tmp_path, runs_folder, monkeypatch, capsys):
-    monkeypatch.setattr(cli_module, "Engine", InterruptedAtOnce)
+    monkeypatch.setattr(run_module, "Engine", InterruptedAtOnce)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(SMALL_CONFIG))
     assert main(["run", str(config_path), "--quiet"]) == 130
@@ -327,7 +327,7 @@ class SignalledEngine(Engine):
 def test_ctrl_c_saves_what_was_recorded_as_a_stopped_run_and_exits_130(tmp_path, runs_folder, monkeypatch, capsys):
     # Python turns SIGINT into KeyboardInterrupt unless it started with the signal ignored.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    monkeypatch.setattr(cli_module, "Engine", SignalledEngine)
+    monkeypatch.setattr(run_module, "Engine", SignalledEngine)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(SMALL_CONFIG))
     try:

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from mtlviz import jobs
+from mtlviz import jobs, run
 from mtlviz.config import ExperimentConfig, OptimizerConfig, TrainConfig
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobRegistry, JobSlots, TrainingJob
 
@@ -53,7 +53,7 @@ def test_a_failing_job_says_why_and_frees_its_slot(monkeypatch: pytest.MonkeyPat
         def __init__(self, *args):
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(jobs, "Engine", Broken)
+    monkeypatch.setattr(run, "Engine", Broken)
     job = TrainingJob(config(10), slots).start()
     job.join(30)
     assert job.status == FAILED and "boom" in job.error
@@ -107,7 +107,8 @@ def test_registry_stop_all_leaves_no_training_thread() -> None:
     ("error", "expected"),
     [
         (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB"), "smaller batch size"),
-        (RuntimeError("CUDA error: an illegal memory access was encountered"), "Try device 'cpu'"),
+        # What torch raises for a device fault (a RuntimeError subclass): chosen by type, not by its text.
+        (torch.AcceleratorError("CUDA error: an illegal memory access was encountered"), "Try device 'cpu'"),
     ],
 )
 def test_device_faults_fail_only_that_job_with_a_hint(
@@ -121,13 +122,24 @@ def test_device_faults_fail_only_that_job_with_a_hint(
 
     healthy = TrainingJob(config(300), slots).start()
     wait_for(lambda: healthy.progress().step > 0)  # its engine exists before the patch
-    monkeypatch.setattr(jobs, "Engine", Faulty)
+    monkeypatch.setattr(run, "Engine", Faulty)
     broken = TrainingJob(config(30), slots).start()
     broken.join(30)
     healthy.join(30)
     assert broken.status == FAILED and expected in broken.error
     assert healthy.status == FINISHED
     assert slots.running == 0
+
+
+def test_a_plain_runtime_error_is_not_called_a_gpu_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Faulty:
+        def __init__(self, *args):
+            raise RuntimeError("the CUDA word in an unrelated message")
+
+    monkeypatch.setattr(run, "Engine", Faulty)
+    job = TrainingJob(config(10), JobSlots(1)).start()
+    job.join(30)
+    assert job.status == FAILED and job.error.startswith("RuntimeError:") and "GPU error" not in job.error
 
 
 def test_the_job_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

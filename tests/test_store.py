@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 
 from mtlviz.config import ExperimentConfig
-from mtlviz.engine.records import METRICS
 from mtlviz.errors import ConfigError, DataError
+from mtlviz.records import METRICS, Divergence, RowInfo, RunMetadata
 from mtlviz.store import (
     RunInfo,
     list_runs,
+    load_metadata,
     load_run,
     load_summary,
     new_run_dir,
@@ -125,24 +126,51 @@ def test_a_summary_that_is_not_json_raises_data_error_and_writes_nothing(tmp_pat
 def test_run_summary_has_the_listing_keys_and_finite_values():
     records = make_records()
     table = summary_table(records, {"Adam": 3})
-    result = run_summary(
-        CONFIG,
-        table,
-        status="stopped",
-        steps=3,
-        device="cpu",
-        seconds=1.23456,
-        diverged={"Adam": 3},
-        diverged_loss={"Adam": float("inf")},
-        created=NOW,
-    )
+    metadata = RunMetadata(device="cpu", divergences=(Divergence("Adam", 0, 3, "price", None, {"price": None}),))
+    result = run_summary(CONFIG, table, status="stopped", steps=3, metadata=metadata, seconds=1.23456, created=NOW)
     assert result["title"] == "SGD lr=0.05 vs Adam"
     assert result["created"] == "2026-11-22T13:45:01+00:00"
     assert (result["status"], result["steps"], result["seconds"]) == ("stopped", 3, 1.235)
     assert result["runs"] == ["SGD lr=0.05", "Adam"]
     assert result["tasks"] == ["price", "click"]
-    assert result["diverged"] == {"Adam": {"step": 3, "loss": float("inf")}}
+    assert result["device"] == "cpu"
+    assert result["metadata"]["divergences"] == [
+        {"run": "Adam", "seed": 0, "step": 3, "task": "price", "loss": None, "losses": {"price": None}}
+    ]
     assert [row["run"] for row in result["final"]] == list(table["run"])
+
+
+def test_metadata_saved_with_a_run_reads_back_equal(tmp_path):
+    metadata = RunMetadata(
+        rows=(RowInfo("SGD lr=0.05", 7, "SGD lr=0.05", "sgd", 0.05, "Static weights"),),
+        tasks=("price", "click"),
+        has_shared_parameters=True,
+        parameters=120,
+        shared_parameters=96,
+        device="cpu",
+        versions={"torch": "2.13.0"},
+        divergences=(Divergence("SGD lr=0.05", 7, 3, "click", 2.5e9, {"price": 1.0, "click": 2.5e9}),),
+    )
+    table = summary_table(make_records(), metadata.diverged_runs())
+    save_run(
+        tmp_path, CONFIG, make_records(), run_summary(CONFIG, table, status="finished", steps=4, metadata=metadata)
+    )
+    assert load_metadata(tmp_path) == metadata
+
+
+def test_a_run_saved_before_metadata_gets_its_divergences_and_an_unknown_sharing_fact(tmp_path):
+    old = summary(diverged_runs={"Adam": {"7": 3, "8": 5}}, device="cpu")
+    save_run(tmp_path, CONFIG, make_records(), old)
+    metadata = load_metadata(tmp_path)
+    assert metadata.has_shared_parameters is None  # not known: readers look at the records
+    assert metadata.diverged_runs() == {"Adam": {7: 3, 8: 5}}
+    assert metadata.runs == CONFIG.runs and metadata.device == "cpu"
+
+
+def test_damaged_metadata_is_a_data_error_naming_the_file(tmp_path):
+    save_run(tmp_path, CONFIG, make_records(), summary(metadata={"rows": [{"run": "x"}]}))
+    with pytest.raises(DataError, match="summary.json: metadata: expected rows and divergences"):
+        load_metadata(tmp_path)
 
 
 # ---------------------------------------------------------------------------- load errors

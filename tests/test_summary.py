@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlviz.engine.records import COLUMNS
+from mtlviz.records import COLUMNS
 from mtlviz.summary import (
     NOT_REACHED,
     SUMMARY_COLUMNS,

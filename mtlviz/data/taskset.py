@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mtlviz.config import TaskSource, TaskSpec
+from mtlviz.config import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,3 @@ class TaskSet:
             self.y_val.to(device),
             self.target_scales,
         )
-
-
-def build_taskset(config: TaskSource, seed: int) -> TaskSet:
-    """Build the task set a config describes; the same seed gives the same data."""
-    from mtlviz.data.synthetic import synthetic_taskset
-    from mtlviz.data.table import build_table_taskset, load_table
-
-    if config.source == "synthetic":
-        return synthetic_taskset(config, seed)
-    if config.source == "table":
-        return build_table_taskset(load_table(config), config, seed)[0]
-    if config.source == "toy2d":  # no data: the losses are closed-form in the point itself
-        empty = torch.zeros(1, 1)
-        return TaskSet(config.targets, empty, torch.zeros(1, 2), empty, torch.zeros(1, 2))
-    raise ValueError(f"unknown task source {config.source!r}")

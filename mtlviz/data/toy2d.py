@@ -10,14 +10,15 @@ The "model" is a point x = (x1, x2) and the two task losses are closed-form:
     L1 = c1 f1 + c2 g1,  L2 = c1 f2 + c2 g2
 
 Above the x1 axis the losses are the log-valleys f, below it the quadratic
-bowls g; both are computed in float64. The Nash-MTL and FAMO experiments also
+bowls g; both are computed in float64. This module is the problem's geometry in
+NumPy (torch-free, for the charts); the trained model and its differentiable
+losses are in mtlviz/models/toy2d.py. The Nash-MTL and FAMO experiments also
 scale L1 by 0.1; these are the unscaled losses of the CAGrad paper.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 FLOOR = 5e-6  # the log-valleys' floor: log(5e-6) + 6 = -6.2, reached on the valley floor
 COORDINATES = ("x1", "x2")  # the layer names of the `position` records
@@ -36,27 +37,6 @@ START_POINTS: dict[str, tuple[float, float]] = {
 
 # The two single-task minima lie at x1 = +7 (L1) and x1 = -7 (L2), on the Pareto set.
 _BOWL_CENTRE = 7.0
-
-
-def toy2d_losses(x: torch.Tensor) -> torch.Tensor:
-    """(L1, L2) at points x of shape (..., 2): a tensor of shape (..., 2), float64, differentiable.
-
-    Computed in float64 whatever x's dtype; autograd passes through max and abs
-    (the gradient is zero on the 5e-6 floor, as in the papers' code).
-    """
-    if x.shape[-1:] != (2,):
-        raise ValueError(f"expected points of shape (..., 2), found shape {tuple(x.shape)}")
-    x = x.to(torch.float64)
-    x1, x2 = x[..., 0], x[..., 1]
-    t = torch.tanh(-x2)
-    f1 = torch.clamp((0.5 * (-x1 - 7) - t).abs(), min=FLOOR).log() + 6
-    f2 = torch.clamp((0.5 * (-x1 + 3) + t + 2).abs(), min=FLOOR).log() + 6
-    height = 0.1 * (-x2 - 8) ** 2  # the bowls' shared x2 term
-    g1 = ((-x1 + 7) ** 2 + height) / 10 - 20
-    g2 = ((-x1 - 7) ** 2 + height) / 10 - 20
-    c1 = torch.clamp(torch.tanh(x2 / 2), min=0)
-    c2 = torch.clamp(torch.tanh(-x2 / 2), min=0)
-    return torch.stack([c1 * f1 + c2 * g1, c1 * f2 + c2 * g2], dim=-1)
 
 
 def toy2d_losses_np(x1: np.ndarray | float, x2: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:

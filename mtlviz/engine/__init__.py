@@ -1,6 +1,5 @@
-"""Batched training engine, losses and the record schema."""
+"""Batched training engine: K configurations in one stacked model, yielding records."""
 
-from mtlviz.engine.records import COLUMNS, MetricLog
 from mtlviz.engine.trainer import Engine, resolve_device
 
-__all__ = ["COLUMNS", "Engine", "MetricLog", "resolve_device"]
+__all__ = ["Engine", "resolve_device"]

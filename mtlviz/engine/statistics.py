@@ -19,84 +19,24 @@ Per configuration (every `conflict_every` steps, on the shared parameters):
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from mtlviz.config import OptimizerConfig
-from mtlviz.engine.records import LAYER_METRICS
+from mtlviz.optim import OPTIMIZERS
+from mtlviz.records import LAYER_METRICS
 
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def _state_value(state: dict, key: str) -> float:
-    value = state[key]
-    return float(value) if torch.is_tensor(value) else value
-
-
-def effective_lr(config: OptimizerConfig, state: dict) -> torch.Tensor | float:
-    """Per-element step size lr / (sqrt(v_hat) + eps) of one parameter, as the optimizer applies it.
-
-    It multiplies the (bias-corrected) first moment for Adam-family methods and
-    the gradient for RMSprop and Adagrad. A float where it is the same for every
-    element (SGD, RAdam before its rectification starts, no state yet).
-    """
-    rates = effective_lrs(config, [state])
-    return rates[0] if isinstance(rates, list) else rates
-
-
 def effective_lrs(config: OptimizerConfig, states: list[dict]) -> list[torch.Tensor] | float:
-    """effective_lr for all parameters of one optimizer at once, with foreach ops.
+    """Per-element step size lr / (sqrt(v_hat) + eps) of every parameter of one optimizer.
 
-    Returns one tensor per parameter, or a float when the rate is the same for
-    every element of every parameter.
+    The rule is the optimizer spec's own (mtlviz/optim/step_size.py). Returns one
+    tensor per parameter, or a float when the rate is the same for every element
+    of every parameter (SGD, no state yet).
     """
-    lr, name = config.lr, config.name
-    if name == "sgd" or not states or not all(states):
-        return lr
-    step = _state_value(states[0], "step")  # every parameter of a group steps together
-    eps = config.option("eps")
-    if name in ("adam", "adamw", "nadam", "radam"):
-        beta2 = config.option("betas")[1]
-        bias_correction2 = 1 - beta2**step
-        amsgrad = name in ("adam", "adamw") and config.option("amsgrad")
-        second = [state["max_exp_avg_sq" if amsgrad else "exp_avg_sq"] for state in states]
-        if name == "radam":
-            rho_inf = 2 / (1 - beta2) - 1
-            rho_t = rho_inf - 2 * step * beta2**step / bias_correction2
-            if rho_t <= 5:
-                return lr  # RAdam steps like SGD with momentum until the variance is tractable
-            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-            # torch's RAdam: lr * rect * sqrt(bias_correction2) / (sqrt(v) + eps)
-            return _reciprocal_root(second, 1.0, eps, lr * rect * math.sqrt(bias_correction2))
-        return _reciprocal_root(second, bias_correction2, eps, lr)
-    if name == "rmsprop":
-        second = [state["square_avg"] for state in states]
-        if config.option("centered"):
-            second = torch._foreach_addcmul(
-                [v.clone() for v in second], *(2 * [[s["grad_avg"] for s in states]]), value=-1
-            )
-        return _reciprocal_root(second, 1.0, eps, lr)
-    if name == "adagrad":
-        clr = lr / (1 + (step - 1) * config.option("lr_decay"))
-        return _reciprocal_root([state["sum"] for state in states], 1.0, eps, clr)
-    raise ValueError(f"no effective learning rate rule for optimizer {name!r}")
-
-
-def _reciprocal_root(second: list[torch.Tensor], divisor: float, eps: float, scale: float) -> list[torch.Tensor]:
-    """scale / (sqrt(v / divisor) + eps) for every tensor v, in a handful of foreach kernels."""
-    out = torch._foreach_div(second, divisor)
-    torch._foreach_sqrt_(out)
-    torch._foreach_add_(out, eps)
-    torch._foreach_reciprocal_(out)
-    torch._foreach_mul_(out, scale)
-    return list(out)
-
-
-def decoupled_weight_decay(config: OptimizerConfig) -> bool:
-    if config.name == "adamw":
-        return True
-    return config.name in ("nadam", "radam") and config.option("decoupled_weight_decay")
+    spec = OPTIMIZERS[config.name]
+    return spec.step_size(config.lr, spec.resolved(config.options), states)
 
 
 # Quantiles of a layer's step sizes are taken over at most this many of its
@@ -151,7 +91,7 @@ def layer_statistics(
         for config, optimizer in zip(configs, optimizers)
     ]
     weight_decay = [config.option("weight_decay") for config in configs]  # every optimizer has the option
-    decoupled = [decoupled_weight_decay(config) for config in configs]
+    decoupled = [OPTIMIZERS[config.name].decays_decoupled(config.options) for config in configs]
     scalar = [not isinstance(r, list) for r in rates]
     # Rates that are one number: the three quantiles are that number. The weight-decay
     # part is rate * wd * ||theta|| for them and lr * wd * ||theta|| when decoupled.

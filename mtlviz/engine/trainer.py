@@ -21,12 +21,18 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mtlviz import __version__
 from mtlviz.config import ExperimentConfig, OptimizerConfig
-from mtlviz.data import TaskSet, build_taskset
 from mtlviz.data.batches import BatchSampler
+from mtlviz.data.sources import build_task_model, build_taskset
+from mtlviz.data.taskset import TaskSet
 from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
 from mtlviz.engine.methods import LEARNED, TaskMethods
-from mtlviz.engine.records import (
+from mtlviz.rows import Row, expand_rows, rows_from_optimizers
+from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
+from mtlviz.errors import TrainingError
+from mtlviz.optim import OPTIMIZERS
+from mtlviz.records import (
     CONFLICT_SHARE,
     GRAD_COSINE,
     PAIR_SEPARATOR,
@@ -37,14 +43,11 @@ from mtlviz.engine.records import (
     TRAIN_LOSS,
     VAL_LOSS,
     VAL_RMSE,
+    Divergence,
     RecordSchema,
+    RowInfo,
+    RunMetadata,
 )
-from mtlviz.engine.rows import Row, expand_rows, rows_from_optimizers
-from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
-from mtlviz.errors import TrainingError
-from mtlviz.models import build_model
-from mtlviz.models.toy2d import Toy2DModel
-from mtlviz.optim import build_optimizer
 
 # Steps between host copies of the recorded losses (also flushed at every evaluation).
 CHUNK_STEPS = 25
@@ -96,14 +99,12 @@ class Engine:
         self.tasks = first.tasks
         self.task_names = first.names
         self._load_data(tasksets)
-        self.toy = config.tasks.source == "toy2d"
-        if self.toy:  # the point itself is the model; no data, no initial randomness
-            self.model = Toy2DModel(config.tasks.start, self.num_copies)
-        else:
-            self.model = build_model(config.model, self.tasks, first.input_dim, self.num_copies, self.seeds[0])
-        for seed in self.seeds[1:] if not self.toy else ():
+        # The task source says what is trained: a sharing strategy's network, or a point
+        # whose losses are closed-form (Toy 2D).
+        self.model = build_task_model(config, first, self.num_copies, self.seeds[0])
+        for seed in self.seeds[1:]:
             # Rows of another seed start from that seed's own initial weights.
-            own = build_model(config.model, self.tasks, first.input_dim, 1, seed)
+            own = build_task_model(config, first, 1, seed)
             index = torch.tensor([k for k, row in enumerate(self.rows) if row.seed == seed])
             with torch.no_grad():
                 for stacked, single in zip(self.model.parameters(), own.parameters()):
@@ -134,30 +135,47 @@ class Engine:
             views = [p.detach()[k] for p in self.params]  # leaf views sharing the stacked storage
             for view, grad in zip(views, self.grads):
                 view.grad = grad[k]
-            self.optimizers.append(build_optimizer(opt.name, views, opt.lr, opt.options))
+            self.optimizers.append(OPTIMIZERS[opt.name].build(views, opt.lr, opt.options))
         self.layer_names = tuple(_display_name(name, self.task_names) for name in names)
-        coordinates = ("x1", "x2") if self.toy else ()  # the layer column of toy2d's position rows
+        # A model that moves a point records its path every step (the layer column of position rows).
+        self.trajectory_names = tuple(self.model.trajectory_names)
+        self.dtype = dtype
         pairs = [(a, b) for a in range(len(self.tasks)) for b in range(a + 1, len(self.tasks))]
         self.pairs = tuple(pairs)
         self.pair_names = tuple(f"{self.task_names[a]}{PAIR_SEPARATOR}{self.task_names[b]}" for a, b in pairs)
         self.schema = RecordSchema(
             self.runs,
             self.task_names + self.pair_names,
-            self.layer_names + coordinates,
+            self.layer_names + self.trajectory_names,
             tuple(row.seed for row in self.rows),
         )
         # Statistics wait on the device until the next chunk is copied to the host.
         self._layer_stats: list[tuple[int, torch.Tensor]] = []
         self._conflicts: list[tuple[int, torch.Tensor, torch.Tensor]] = []
         self._weights: list[tuple[int, torch.Tensor]] = []  # task weights of the methods, (K, T)
-        self._positions: list[tuple[int, torch.Tensor]] = []  # toy2d: the point, (K, 2)
+        self._positions: list[tuple[int, torch.Tensor]] = []  # the model's point, when it has one: (K, 2)
         # One batch order per seed, shared by every configuration of that seed.
         self.samplers = [BatchSampler(n_train, config.train.batch_size, seed + 1, self.device) for seed in self.seeds]
         self.step = 0
         self.active = [True] * self.num_copies
-        self.diverged: dict[str, int] = {}  # label -> step at which it diverged
-        self.diverged_loss: dict[str, float] = {}  # label -> the loss that gave it away
+        self.diverged_at: dict[int, int] = {}  # row index -> the step at which it diverged
+        self.divergences: list[Divergence] = []  # in the order they happened
         self._first_loss: np.ndarray | None = None  # (K, T) losses of step 1
+        num_shared = sum(self.params[i][0].numel() for i in self.shared_index)
+        self._metadata = RunMetadata(
+            rows=tuple(
+                RowInfo(
+                    row.run, row.seed, row.configuration, row.optimizer.name, float(row.optimizer.lr), row.method.label
+                )
+                for row in self.rows
+            ),
+            tasks=self.task_names,
+            has_shared_parameters=self.has_shared_parameters,
+            parameters=sum(p[0].numel() for p in self.model.parameters()),
+            shared_parameters=num_shared,
+            device=str(self.device),
+            versions=_versions(),
+        )
 
     # ------------------------------------------------------------------ batches
 
@@ -200,13 +218,9 @@ class Engine:
 
     # ------------------------------------------------------------------ training
 
-    def diverged_by_run(self) -> dict[str, dict[int, int]]:
-        """run -> {seed: step at which that seed diverged}."""
-        out: dict[str, dict[int, int]] = {}
-        for row in self.rows:
-            if row.key in self.diverged:
-                out.setdefault(row.run, {})[row.seed] = self.diverged[row.key]
-        return out
+    def metadata(self) -> RunMetadata:
+        """What is known about this run besides its records, with the divergences so far."""
+        return self._metadata.with_divergences(tuple(self.divergences))
 
     @property
     def has_shared_parameters(self) -> bool:
@@ -218,9 +232,8 @@ class Engine:
         train = self.config.train
         with_stats = train.stats_every > 0 and step % train.stats_every == 0
         with_conflict = train.conflict_every > 0 and step % train.conflict_every == 0 and self.has_shared_parameters
-        if self.toy:
-            losses = self.model.losses()  # (K, 2), float64
-        else:
+        losses = self.model.closed_form_losses()  # (K, T), or None for a network trained on data
+        if losses is None:
             outputs = self.model(x)  # T tensors of (K, B, out_t)
             losses = task_losses(outputs, y, self.tasks)  # (K, T)
         penalty = self.model.penalty()  # (K,)
@@ -243,10 +256,10 @@ class Engine:
             if self.active[k]:
                 optimizer.step()
         self.methods.after_step()
-        if with_stats or self.toy:
+        if with_stats or self.trajectory_names:  # a path's task weights are drawn along it, every step
             self._weights.append((step, self.methods.last_weights.clone()))
-        if self.toy:
-            self._positions.append((step, self.model.point.detach().clone()))
+        if self.trajectory_names:
+            self._positions.append((step, self.model.trajectory()))
         if before is not None:
             configs = [row.optimizer for row in self.rows]
             stats = layer_statistics(configs, self.optimizers, self.params, before, self.grads)
@@ -257,8 +270,8 @@ class Engine:
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(K, T) validation loss, metric and original-unit RMSE over the whole validation split."""
-        if self.toy:  # no data: "validation" is the same closed-form losses
-            loss = self.model.losses()
+        loss = self.model.closed_form_losses()
+        if loss is not None:  # no data: "validation" is the same closed-form losses, and no metric
             return loss, torch.full_like(loss, float("nan")), torch.full_like(loss, float("nan"))
         x, y = self.taskset.x_val, self.taskset.y_val  # (n, ...), or (S, n, ...) with several seeds
         width = max(self.config.model.hidden, x.shape[-1]) * self.num_copies * max(1, len(self.tasks))
@@ -280,8 +293,7 @@ class Engine:
         eval_every = self.config.train.eval_every
         start = time.perf_counter()
         yield self._eval_records(0.0)
-        dtype = torch.float64 if self.toy else torch.float32
-        buffer = torch.empty(CHUNK_STEPS, self.num_copies, len(self.tasks), device=self.device, dtype=dtype)
+        buffer = torch.empty(CHUNK_STEPS, self.num_copies, len(self.tasks), device=self.device, dtype=self.dtype)
         steps, seconds = [], []
         while self.step < total and not (stop is not None and stop.is_set()):
             losses = self.train_step(*self.next_batch())
@@ -345,11 +357,11 @@ class Engine:
         ]
 
     def _method_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
-        """Task weights of every method that has them; for toy2d, the point's path."""
+        """Task weights of every method that has them; for a model that moves a point, its path."""
         frames = []
         for metric, items, names, axis in (
             (TASK_WEIGHT, self._weights, self.task_names, "task"),
-            (POSITION, self._positions, ("x1", "x2"), "layer"),
+            (POSITION, self._positions, self.trajectory_names, "layer"),
         ):
             if not items:
                 continue
@@ -391,24 +403,31 @@ class Engine:
         with np.errstate(invalid="ignore"):
             bad_cells = ~np.isfinite(values) | (values > limit)  # (S, K, T)
         bad = bad_cells.any(axis=2)  # (S, K)
-        for k, label in enumerate(self.labels):
+        for k, row in enumerate(self.rows):
             if self.active[k] and bad[:, k].any():
                 first = int(bad[:, k].argmax())
+                task = int(bad_cells[first, k].argmax())  # the first task whose loss gave it away
                 self.active[k] = False
-                self.diverged[label] = int(steps[first])
-                row = values[first, k]
-                self.diverged_loss[label] = float(
-                    row[~np.isfinite(row)][0] if not np.isfinite(row).all() else row.max()
+                self.diverged_at[k] = int(steps[first])
+                losses = {name: _finite_or_none(v) for name, v in zip(self.task_names, values[first, k])}
+                self.divergences.append(
+                    Divergence(
+                        row.run,
+                        row.seed,
+                        int(steps[first]),
+                        self.task_names[task],
+                        losses[self.task_names[task]],
+                        losses,
+                    )
                 )
 
     def _mask_diverged(self, values: np.ndarray, steps: np.ndarray) -> np.ndarray:  # values: (S, K, ...)
         """NaN out (and so drop) every value a configuration produced from its divergence on."""
-        if not self.diverged:
+        if not self.diverged_at:
             return values
         values = values.copy()
-        for k, label in enumerate(self.labels):
-            if label in self.diverged:
-                values[steps > self.diverged[label], k] = np.nan
+        for k, step in self.diverged_at.items():
+            values[steps > step, k] = np.nan
         return values
 
 
@@ -422,6 +441,23 @@ def _tasksets(
             raise ValueError("several seeds need a function seed -> TaskSet, not one TaskSet")
         return [taskset]
     return [taskset(seed) for seed in seeds]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _versions() -> dict[str, str]:
+    """The library versions a run's numbers depend on."""
+    import platform
+
+    return {
+        "mtlviz": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
 
 
 def _display_name(name: str, tasks: tuple[str, ...]) -> str:

@@ -1,45 +1,29 @@
-"""Sharing strategies: a registry by name; each builds a stacked MultiTaskModel."""
+"""Sharing strategies: a torch-free registry of specs (`SHARING`), each building a stacked MultiTaskModel.
+
+`build_model` and `MultiTaskModel` load torch; they are imported on first use,
+so `from mtlviz.models import SHARING` stays torch-free.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from typing import Any
 
-import torch
+from mtlviz.models.registry import SHARING, SharingSpec
 
-from mtlviz.config import ModelConfig, TaskSpec
-from mtlviz.models.base import MultiTaskModel
-from mtlviz.models.cross_stitch import CrossStitch
-from mtlviz.models.hard import HardSharing
-from mtlviz.models.independent import Independent
-from mtlviz.models.mmoe import MMoE
-from mtlviz.models.soft import SoftSharing
-
-SHARING_STRATEGIES: dict[str, Callable[..., MultiTaskModel]] = {
-    "independent": Independent,
-    "hard": HardSharing,
-    "soft": partial(SoftSharing, kind="mean"),
-    "soft_chain": partial(SoftSharing, kind="chain"),
-    "cross_stitch": CrossStitch,
-    "mmoe": MMoE,
-}
-
-SHARING_DESCRIPTIONS = {
-    "independent": "One network per task; nothing shared (baseline).",
-    "hard": "Shared trunk, one head per task.",
-    "soft": "One network per task, pulled towards the mean network by an L2 penalty.",
-    "soft_chain": "One network per task, each pulled towards the next by an L2 penalty.",
-    "cross_stitch": "One network per task; after each hidden layer, learned units mix the tasks' activations.",
-    "mmoe": "Shared expert networks; each task's softmax gate weighs them for its own head.",
-}
-
-
-def build_model(
-    config: ModelConfig, tasks: tuple[TaskSpec, ...], input_dim: int, num_copies: int, seed: int
-) -> MultiTaskModel:
+def build_model(config: Any, tasks: tuple, input_dim: int, num_copies: int, seed: int) -> Any:
     """K copies of the chosen strategy, all with the same initial weights for a given seed."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
-    return SHARING_STRATEGIES[config.sharing](config, tasks, input_dim, num_copies, generator)
+    return SHARING[config.sharing].build(config, tasks, input_dim, num_copies, generator)
 
 
-__all__ = ["SHARING_DESCRIPTIONS", "SHARING_STRATEGIES", "MultiTaskModel", "build_model"]
+def __getattr__(name: str) -> Any:
+    if name == "MultiTaskModel":
+        from mtlviz.models.base import MultiTaskModel
+
+        return MultiTaskModel
+    raise AttributeError(f"module 'mtlviz.models' has no attribute {name!r}")
+
+
+__all__ = ["SHARING", "MultiTaskModel", "SharingSpec", "build_model"]

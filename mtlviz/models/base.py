@@ -18,6 +18,18 @@ class MultiTaskModel(nn.Module):
     """
 
     num_copies: int
+    # Coordinates of a point each copy moves through, recorded every step as its
+    # path (the layer names of `position` records); () for a network.
+    trajectory_names: tuple[str, ...] = ()
+
+    def closed_form_losses(self) -> torch.Tensor | None:
+        """(K, T) task losses of a model whose objective is a formula of its own parameters
+        (no data, no forward pass); None for a network trained on data."""
+        return None
+
+    def trajectory(self) -> torch.Tensor | None:
+        """(K, len(trajectory_names)) where each copy is now; None for a network."""
+        return None
 
     def shared_parameter_names(self) -> list[str]:
         """Names of parameters that receive gradient from more than one task."""

@@ -1,55 +1,88 @@
-"""Registry of torch.optim optimizers by name, with the options each one accepts.
+"""Registry of torch.optim optimizers by name: each spec holds everything known about one.
 
-The spec is the single place that says which options an optimizer takes, their
-defaults and their allowed ranges: the config validates against it, the UI draws
-its widgets from it, and `build_optimizer` passes the options to torch verbatim.
+A spec is the single place that says which options an optimizer takes (their
+defaults and allowed ranges), the learning rate a new configuration starts
+from, how to read its per-element step size from its state, whether its
+weight decay is decoupled, and how to build it. The config validates against
+it, the sidebar draws its widgets and defaults from it, the engine builds and
+measures it; nobody else names an optimizer.
+
+Torch-free at import: torch is loaded only when an optimizer is built, so the
+config and the dashboard's forms import this without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+from mtlviz.optim import step_size
+from mtlviz.options import OptionSpec
 
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One optimizer option: kind is "float", "bool" or "betas" (a pair of floats)."""
-
-    kind: str
-    default: Any
-    low: float = 0.0
-    high: float = float("inf")
-    high_inclusive: bool = True
-    help: str = ""
-
-    def describe(self) -> str:
-        if self.kind == "bool":
-            return "true or false"
-        close = "]" if self.high_inclusive else ")"
-        rng = f"a number in [{self.low:g}, {self.high:g}{close}"
-        return f"a pair [beta1, beta2], each {rng}" if self.kind == "betas" else rng
+# (lr, options with defaults filled in, per-parameter optimizer states) -> step sizes
+StepSizeRule = Callable[[float, dict[str, Any], list[dict]], Any]
 
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    name: str
-    title: str
-    cls: type[torch.optim.Optimizer]
+    name: str  # registry key, lowercase
+    title: str  # shown in legends and menus
+    torch_class: str  # the class's name in torch.optim
+    default_lr: float  # where a new configuration of this optimizer starts
     options: dict[str, OptionSpec] = field(default_factory=dict)
-    # Adaptive optimizers keep a per-element second-moment estimate.
-    adaptive: bool = False
+    # Per-element step size lr_eff, read from the optimizer's own state (mtlviz/optim/step_size.py).
+    step_size: StepSizeRule = step_size.constant
+    # True: weight decay is decoupled (AdamW); an option's name: decoupled when that option is on.
+    decoupled_decay: bool | str = False
     # torch.optim on CPU defaults to the slow for-loop path; these run the fused
     # kernel (one call for all tensors) where PyTorch has one, else foreach.
     fused: bool = False
+    # Checks across options that one option's bounds cannot express: options -> (option, message) or None.
+    check: Callable[[dict[str, Any]], tuple[str, str] | None] | None = None
+
+    @property
+    def cls(self) -> type:
+        import torch
+
+        return getattr(torch.optim, self.torch_class)
+
+    def resolved(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every option's value: the given ones, PyTorch's defaults for the rest."""
+        values = {key: opt.default for key, opt in self.options.items()}
+        values.update(options or {})
+        return values
+
+    def decays_decoupled(self, options: dict[str, Any] | None = None) -> bool:
+        if isinstance(self.decoupled_decay, str):
+            return bool(self.resolved(options)[self.decoupled_decay])
+        return self.decoupled_decay
+
+    def build(self, params: Iterable[Any], lr: float, options: dict[str, Any] | None = None) -> Any:
+        """A real torch.optim optimizer, on the fastest implementation PyTorch offers for it."""
+        kwargs = self.resolved(options)
+        if "betas" in kwargs:
+            kwargs["betas"] = tuple(kwargs["betas"])
+        kwargs["fused" if self.fused else "foreach"] = True
+        return self.cls(list(params), lr=lr, **kwargs)
+
+
+def _nesterov(options: dict[str, Any]) -> tuple[str, str] | None:
+    momentum, dampening = options["momentum"], options["dampening"]
+    if options["nesterov"] and (momentum <= 0 or dampening != 0):
+        return (
+            "nesterov",
+            "Nesterov momentum needs momentum > 0 and dampening 0; "
+            f"found momentum {momentum:g}, dampening {dampening:g}",
+        )
+    return None
 
 
 _BETAS = OptionSpec("betas", (0.9, 0.999), 0.0, 1.0, False, "Decay rates of the first and second moment.")
 _EPS = OptionSpec("float", 1e-8, 0.0, 1.0, True, "Added to the denominator for numerical stability.")
 _WD = OptionSpec("float", 0.0, 0.0, 10.0, True, "Weight decay (L2 penalty added to the gradient).")
 _DECOUPLED = OptionSpec("bool", False, help="Decoupled (AdamW-style) weight decay.")
+_AMSGRAD = OptionSpec("bool", False, help="Use the AMSGrad variant.")
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     spec.name: spec
@@ -57,7 +90,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
         OptimizerSpec(
             "sgd",
             "SGD",
-            torch.optim.SGD,
+            "SGD",
+            0.05,
             {
                 "momentum": OptionSpec("float", 0.0, 0.0, 1.0, False, "Heavy-ball momentum."),
                 "dampening": OptionSpec("float", 0.0, 0.0, 1.0, False, "Dampening for momentum."),
@@ -65,37 +99,37 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "weight_decay": _WD,
             },
             fused=True,
+            check=_nesterov,
         ),
         OptimizerSpec(
             "adam",
             "Adam",
-            torch.optim.Adam,
-            {
-                "betas": _BETAS,
-                "eps": _EPS,
-                "weight_decay": _WD,
-                "amsgrad": OptionSpec("bool", False, help="Use the AMSGrad variant."),
-            },
-            adaptive=True,
+            "Adam",
+            1e-3,
+            {"betas": _BETAS, "eps": _EPS, "weight_decay": _WD, "amsgrad": _AMSGRAD},
+            step_size=step_size.adam,
             fused=True,
         ),
         OptimizerSpec(
             "adamw",
             "AdamW",
-            torch.optim.AdamW,
+            "AdamW",
+            1e-3,
             {
                 "betas": _BETAS,
                 "eps": _EPS,
                 "weight_decay": OptionSpec("float", 0.01, 0.0, 10.0, True, "Decoupled weight decay."),
-                "amsgrad": OptionSpec("bool", False, help="Use the AMSGrad variant."),
+                "amsgrad": _AMSGRAD,
             },
-            adaptive=True,
+            step_size=step_size.adam,
+            decoupled_decay=True,
             fused=True,
         ),
         OptimizerSpec(
             "rmsprop",
             "RMSprop",
-            torch.optim.RMSprop,
+            "RMSprop",
+            1e-3,
             {
                 "alpha": OptionSpec("float", 0.99, 0.0, 1.0, False, "Smoothing constant."),
                 "eps": _EPS,
@@ -103,25 +137,27 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "momentum": OptionSpec("float", 0.0, 0.0, 1.0, False, "Momentum factor."),
                 "centered": OptionSpec("bool", False, help="Normalise by the estimated variance."),
             },
-            adaptive=True,
+            step_size=step_size.rmsprop,
         ),
         OptimizerSpec(
             "adagrad",
             "Adagrad",
-            torch.optim.Adagrad,
+            "Adagrad",
+            0.05,
             {
                 "lr_decay": OptionSpec("float", 0.0, 0.0, 1.0, True, "Learning-rate decay."),
                 "weight_decay": _WD,
                 "eps": OptionSpec("float", 1e-10, 0.0, 1.0, True, "Added to the denominator."),
                 "initial_accumulator_value": OptionSpec("float", 0.0, 0.0, 10.0, True, "Start of the accumulator."),
             },
-            adaptive=True,
+            step_size=step_size.adagrad,
             fused=True,
         ),
         OptimizerSpec(
             "nadam",
             "NAdam",
-            torch.optim.NAdam,
+            "NAdam",
+            2e-3,
             {
                 "betas": _BETAS,
                 "eps": _EPS,
@@ -129,35 +165,22 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "momentum_decay": OptionSpec("float", 4e-3, 0.0, 1.0, True, "Momentum decay."),
                 "decoupled_weight_decay": _DECOUPLED,
             },
-            adaptive=True,
+            step_size=step_size.adam,
+            decoupled_decay="decoupled_weight_decay",
         ),
         OptimizerSpec(
             "radam",
             "RAdam",
-            torch.optim.RAdam,
-            {
-                "betas": _BETAS,
-                "eps": _EPS,
-                "weight_decay": _WD,
-                "decoupled_weight_decay": _DECOUPLED,
-            },
-            adaptive=True,
+            "RAdam",
+            1e-3,
+            {"betas": _BETAS, "eps": _EPS, "weight_decay": _WD, "decoupled_weight_decay": _DECOUPLED},
+            step_size=step_size.radam,
+            decoupled_decay="decoupled_weight_decay",
         ),
     ]
 }
 
 
-def build_optimizer(
-    name: str, params: Iterable[torch.Tensor], lr: float, options: dict[str, Any] | None = None
-) -> torch.optim.Optimizer:
-    """A real torch.optim optimizer, on the fastest implementation PyTorch offers for it."""
-    spec = OPTIMIZERS[name]
-    kwargs = {key: opt.default for key, opt in spec.options.items()}
-    kwargs.update(options or {})
-    if "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
-    if spec.fused:
-        kwargs["fused"] = True
-    else:
-        kwargs["foreach"] = True
-    return spec.cls(list(params), lr=lr, **kwargs)
+def build_optimizer(name: str, params: Iterable[Any], lr: float, options: dict[str, Any] | None = None) -> Any:
+    """OPTIMIZERS[name].build(...): a real torch.optim optimizer."""
+    return OPTIMIZERS[name].build(params, lr, options)

@@ -11,7 +11,7 @@ from mtlviz.charts.colors import run_colors
 from mtlviz.charts.downsample import MAX_POINTS
 from mtlviz.charts.loss_space import loss_space_chart, path_index, toy2d_contour_chart
 from mtlviz.data.toy2d import COORDINATES, pareto_front, pareto_set, toy2d_losses_np
-from mtlviz.engine.records import POSITION, TRAIN_LOSS, RecordSchema
+from mtlviz.records import POSITION, TRAIN_LOSS, RecordSchema
 
 RUNS = ("SGD", "Adam", "MGDA")
 TASKS = ("L1", "L2")

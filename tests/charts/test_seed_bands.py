@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mtlviz.charts.seeds import aggregate_seeds, has_seeds
-from mtlviz.engine.records import RecordSchema
+from mtlviz.records import RecordSchema
 
 RUNS = ("A", "B")
 TASKS = ("x", "y")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mtlviz.charts.task_weights import task_weight_chart
-from mtlviz.engine.records import COLUMNS
+from mtlviz.records import COLUMNS
 
 
 def weights(seeds=(0,)) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mtlviz.config import SyntheticTasks, TaskSpec
-from mtlviz.data import build_taskset
+from mtlviz.data.sources import build_taskset
 from mtlviz.data.synthetic import related_unit_vectors
 from mtlviz.errors import ConfigError
 

@@ -14,10 +14,9 @@ from mtlviz.data.toy2d import (
     X_RANGE,
     pareto_front,
     pareto_set,
-    toy2d_losses,
     toy2d_losses_np,
 )
-from mtlviz.models.toy2d import Toy2DModel
+from mtlviz.models.toy2d import Toy2DModel, toy2d_losses
 
 
 def reference(x1: float, x2: float) -> tuple[float, float]:
@@ -211,7 +210,7 @@ def test_model_rows_start_equal_in_float64():
     assert [name for name, _ in model.named_parameters()] == ["point"]
     assert model.point.dtype == torch.float64 and model.point.shape == (4, 2)
     assert (model.point == torch.tensor([-8.5, 7.5], dtype=torch.float64)).all()
-    losses = model.losses()
+    losses = model.closed_form_losses()
     assert losses.shape == (4, 2) and losses.dtype == torch.float64
     np.testing.assert_allclose(losses.detach().numpy(), np.tile(reference(-8.5, 7.5), (4, 1)), rtol=1e-12)
     penalty = model.penalty()
@@ -222,18 +221,18 @@ def test_both_tasks_reach_the_shared_point():
     model = Toy2DModel((9.0, 9.0), num_copies=2)
     assert model.shared_parameter_names() == ["point"]
     for task in range(2):
-        (grad,) = torch.autograd.grad(model.losses()[:, task].sum(), model.point)
+        (grad,) = torch.autograd.grad(model.closed_form_losses()[:, task].sum(), model.point)
         assert (grad.abs().sum(1) > 0).all(), task
 
 
 def test_rows_are_independent_copies():
     model = Toy2DModel((-8.5, -5.0), num_copies=3)
-    (grad,) = torch.autograd.grad(model.losses()[1].sum(), model.point)
+    (grad,) = torch.autograd.grad(model.closed_form_losses()[1].sum(), model.point)
     assert (grad[[0, 2]] == 0).all() and (grad[1] != 0).any()
 
 
 def test_forward_points_to_losses():
-    with pytest.raises(NotImplementedError, match="expected a call to losses"):
+    with pytest.raises(NotImplementedError, match="expected a call to closed_form_losses"):
         Toy2DModel((0.0, 0.0), 1)(torch.zeros(1, 2))
 
 
@@ -248,11 +247,11 @@ def test_model_rejects_bad_arguments():
 def test_gradient_descent_lowers_the_mean_loss(name):
     model = Toy2DModel(START_POINTS[name], num_copies=2)
     lrs = torch.tensor([[1e-3], [1e-2]], dtype=torch.float64)  # one learning rate per row
-    before = model.losses().mean(1).detach()
+    before = model.closed_form_losses().mean(1).detach()
     for _ in range(300):
-        (grad,) = torch.autograd.grad(model.losses().mean(1).sum(), model.point)
+        (grad,) = torch.autograd.grad(model.closed_form_losses().mean(1).sum(), model.point)
         with torch.no_grad():
             model.point -= lrs * grad
-    after = model.losses().mean(1).detach()
+    after = model.closed_form_losses().mean(1).detach()
     assert torch.isfinite(model.point).all()
     assert (after < before - 1e-3).all(), (before, after)

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
-from mtlviz.data import build_taskset
 from mtlviz.data.batches import BatchSampler
+from mtlviz.data.sources import build_taskset
 from mtlviz.engine import Engine
-from mtlviz.models import SHARING_STRATEGIES, build_model
+from mtlviz.models import SHARING, build_model
 from mtlviz.optim import OPTIMIZERS
 
 STEPS = 50
@@ -90,7 +90,7 @@ def train_losses(records: pd.DataFrame, run: str) -> pd.Series:
     return rows.set_index(["step", "task"])["value"].sort_index()
 
 
-@pytest.mark.parametrize("sharing", sorted(SHARING_STRATEGIES))
+@pytest.mark.parametrize("sharing", sorted(SHARING))
 def test_batched_engine_equals_separate_plain_training(sharing: str, device: str) -> None:
     config = experiment(sharing, device=device)
     engine = Engine(config)

@@ -18,7 +18,7 @@ from mtlviz.config import (
     TrainConfig,
 )
 from mtlviz.engine import Engine
-from mtlviz.engine.rows import expand_rows, run_table
+from mtlviz.rows import expand_rows, run_table
 from mtlviz.errors import ConfigError
 
 COMPARED = ["train_loss", "val_loss", "val_accuracy", "val_r2", "grad_norm", "update_norm"]

@@ -205,7 +205,7 @@ def test_records_carry_layers_pairs_and_conflict_share() -> None:
 def test_no_conflict_rows_without_shared_parameters(sharing: str) -> None:
     engine = Engine(tiny(sharing=sharing, steps=6))
     records = pd.concat(list(engine.run()), ignore_index=True)
-    assert not engine.has_shared_parameters
+    assert engine.metadata().has_shared_parameters is False
     assert records[records["metric"].isin(["grad_cosine", "task_grad_norm", "conflict_share"])].empty
     assert not records[records["metric"] == "update_ratio"].empty
 

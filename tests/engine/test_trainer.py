@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from mtlviz.config import ExperimentConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
-from mtlviz.engine import COLUMNS, Engine, resolve_device
+from mtlviz.engine import Engine, resolve_device
 from mtlviz.errors import TrainingError
+from mtlviz.records import COLUMNS
 
 
 def small(steps: int = 60, eval_every: int = 20, **train) -> ExperimentConfig:
@@ -91,8 +92,9 @@ def test_non_finite_loss_marks_the_configuration_diverged() -> None:
         train=config.train,
     )
     engine, records = run(config)
-    assert "huge" in engine.diverged and "ok" not in engine.diverged
-    step = engine.diverged["huge"]
+    diverged = engine.metadata().diverged_runs()
+    assert set(diverged) == {"huge"}
+    step = diverged["huge"][config.train.seed]
     assert records.loc[records["run"] == "huge", "step"].max() <= step  # nothing after it
     assert np.isfinite(records["value"]).all()
     assert engine.step == 80  # the healthy configuration trained to the end
@@ -122,10 +124,14 @@ def test_an_exploding_but_finite_loss_is_divergence_too() -> None:
         train=TrainConfig(steps=60, eval_every=20, divergence_factor=100.0),
     )
     engine, records = run(config)
-    assert set(engine.diverged) == {"adam 1000"}
-    step, loss = engine.diverged["adam 1000"], engine.diverged_loss["adam 1000"]
+    (event,) = engine.metadata().divergences
+    assert event.run == "adam 1000"
+    step, loss = event.step, event.loss
     first = records[(records["run"] == "adam 1000") & (records["metric"] == "train_loss") & (records["step"] == 1)]
-    assert np.isfinite(loss) and loss > 100 * first["value"].min()
+    # The tripping task's loss passed 100 times its own first loss; every task's loss at that step is kept.
+    first_of_task = first.loc[first["task"] == event.task, "value"].item()
+    assert loss is not None and np.isfinite(loss) and loss > 100 * first_of_task
+    assert event.losses[event.task] == loss and set(event.losses) == set(engine.task_names)
     trained = records[(records["run"] == "adam 1000") & (records["metric"] == "train_loss")]
     assert trained["step"].max() == step  # the explosion itself is kept on the chart, nothing after it
     assert records.loc[records["run"] == "ok", "step"].max() == 60

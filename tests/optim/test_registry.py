@@ -112,7 +112,7 @@ def test_every_optimizer_lowers_the_training_loss(name, depth):
     engine = Engine(config)
     records = pd.concat(list(engine.run()), ignore_index=True)
     assert engine.step == 150
-    assert engine.diverged == {}
+    assert engine.metadata().divergences == ()
     train = records[records["metric"] == "train_loss"].pivot_table(index="step", columns="task", values="value")
     assert list(train.index) == list(range(1, 151))
     first, last = train.iloc[:5].mean(), train.iloc[-10:].mean()
