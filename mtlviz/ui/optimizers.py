@@ -2,7 +2,8 @@
 
 Each configuration has a stable uid; its widgets are keyed by that uid (and the
 optimizer name, for options), so removing one row never shifts another's values.
-Option widgets are drawn from the optimizer registry's specs.
+The widgets are the OPTIMIZER and OPTIMIZER_OPTIONS fields (ui/fields.py): their
+defaults are the optimizer specs' and ExperimentConfig's.
 """
 
 from __future__ import annotations
@@ -11,42 +12,26 @@ import re
 
 import streamlit as st
 
-from mtlviz.config import LIMITS, OptimizerConfig
+from mtlviz.config import LIMITS, ExperimentConfig, OptimizerConfig
 from mtlviz.errors import ConfigError
 from mtlviz.optim import OPTIMIZERS
-from mtlviz.ui.state import NEXT_UID, OPTIMIZER_UIDS, init_default
+from mtlviz.ui.fields import CHECK, OPTIMIZER, OPTIMIZER_OPTIONS, Form, default_of
+from mtlviz.ui.state import NEXT_UID, OPTIMIZER_UIDS
 
-# An instructive comparison out of the box: plain SGD against the two adaptive methods.
-DEFAULT_ROWS = [
-    {"name": "sgd", "label": "SGD", "lr": 0.05, "options": {}},
-    {"name": "adam", "label": "Adam", "lr": 1e-3, "options": {}},
-    {"name": "adamw", "label": "AdamW", "lr": 1e-3, "options": {"weight_decay": 0.1}},
-]
-# Typical starting learning rates, used when a new row picks an optimizer.
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 0.05, "nadam": 2e-3, "radam": 1e-3}
+# Session state per row and optimizer: the options its config named, kept even at their default values,
+# so a restored config comes back equal (OptimizerConfig keeps the options it was given).
+EXPLICIT = "opt{i}_{name}:explicit"
 
 
-def _key(uid: int, field: str) -> str:
-    return f"opt{uid}_{field}"
+def _ids(uid: int, index: int, name: str) -> dict:
+    return {"i": uid, "n": index, "name": name}
 
 
-def _option_key(uid: int, name: str, option: str) -> str:
-    return f"opt{uid}_{name}_{option}"
-
-
-def _set_row(uid: int, row: dict) -> None:
-    st.session_state[_key(uid, "name")] = row["name"]
-    st.session_state[_key(uid, "label")] = row["label"]
-    lrs = row["lr"] if isinstance(row["lr"], tuple | list) else (row["lr"],)
-    st.session_state[_key(uid, "lr")] = float(lrs[0])
-    st.session_state[_key(uid, "sweep")] = len(lrs) > 1
-    st.session_state[_key(uid, "lrs")] = ", ".join(f"{lr:g}" for lr in lrs) if len(lrs) > 1 else ""
-    for option, value in row.get("options", {}).items():
-        if OPTIMIZERS[row["name"]].options[option].kind == "betas":
-            st.session_state[_option_key(uid, row["name"], "beta1")] = float(value[0])
-            st.session_state[_option_key(uid, row["name"], "beta2")] = float(value[1])
-        else:
-            st.session_state[_option_key(uid, row["name"], option)] = value
+def _set_row(uid: int, index: int, config: OptimizerConfig, lost: list[str] | None = None) -> None:
+    ids = _ids(uid, index, config.name)
+    OPTIMIZER.write(config, lost, ids)
+    OPTIMIZER_OPTIONS[config.name].write(OPTIMIZERS[config.name].resolved(config.options), lost, ids)
+    st.session_state[EXPLICIT.format(**ids)] = tuple(config.options)
 
 
 def _new_uid() -> int:
@@ -59,16 +44,16 @@ def init_optimizer_rows() -> None:
     if OPTIMIZER_UIDS in st.session_state:
         return
     st.session_state[NEXT_UID] = 0
-    set_optimizer_rows(DEFAULT_ROWS)
+    set_optimizer_rows(default_of(ExperimentConfig, "optimizers"))
 
 
-def set_optimizer_rows(rows: list[dict]) -> None:
-    """Replace the editor's rows (a preset, a shared link): dicts of name, label, lr, options."""
+def set_optimizer_rows(configs: tuple[OptimizerConfig, ...], lost: list[str] | None = None) -> None:
+    """Replace the editor's rows (a preset, a shared link, a saved run); what they cannot show goes into `lost`."""
     st.session_state.setdefault(NEXT_UID, 0)
     uids = []
-    for row in rows:
+    for index, config in enumerate(configs):
         uid = _new_uid()
-        _set_row(uid, row)
+        _set_row(uid, index, config, lost)
         uids.append(uid)
     st.session_state[OPTIMIZER_UIDS] = uids
 
@@ -77,12 +62,11 @@ def _add_row() -> None:
     uids = st.session_state[OPTIMIZER_UIDS]
     if len(uids) >= LIMITS["optimizers"][1]:
         return
-    labels = {st.session_state.get(_key(u, "label"), "") for u in uids}
-    name = "sgd"
-    title = OPTIMIZERS[name].title
-    label = next(f"{title} {i}" for i in range(2, 100) if f"{title} {i}" not in labels)
+    labels = {st.session_state.get(OPTIMIZER["label"].key_for({"i": u}), "") for u in uids}
+    spec = OPTIMIZERS[OPTIMIZER["name"].default]
+    label = next(f"{spec.title} {i}" for i in range(2, 100) if f"{spec.title} {i}" not in labels)
     uid = _new_uid()
-    _set_row(uid, {"name": name, "label": label, "lr": DEFAULT_LR[name], "options": {"momentum": 0.9}})
+    _set_row(uid, len(uids), OptimizerConfig(spec.name, spec.default_lr, label))
     uids.append(uid)
 
 
@@ -93,8 +77,8 @@ def _remove_row(uid: int) -> None:
 
 
 def _on_name_change(uid: int) -> None:
-    name = st.session_state[_key(uid, "name")]
-    st.session_state[_key(uid, "lr")] = DEFAULT_LR[name]
+    name = st.session_state[OPTIMIZER["name"].key_for({"i": uid})]
+    st.session_state[OPTIMIZER["lr"].key_for({"i": uid})] = OPTIMIZERS[name].default_lr
 
 
 def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], list[str]]:
@@ -103,54 +87,33 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
     uids = st.session_state[OPTIMIZER_UIDS]
     configs, errors = [], []
     for index, uid in enumerate(list(uids)):
-        label = st.session_state.get(_key(uid, "label"), "")
+        name = st.session_state.get(OPTIMIZER["name"].key_for({"i": uid}), OPTIMIZER["name"].default)
+        form = Form(OPTIMIZER, _ids(uid, index, name), disabled)
+        label = st.session_state.get(OPTIMIZER["label"].key_for(form.ids), "")
         with st.expander(f"{index + 1}. {label or '(no label)'}", expanded=False):
             name_col, remove_col = st.columns([4, 1], vertical_alignment="bottom")
-            name = name_col.selectbox(
-                "Optimizer",
-                list(OPTIMIZERS),
-                format_func=lambda n: OPTIMIZERS[n].title,
-                key=_key(uid, "name"),
-                on_change=_on_name_change,
-                args=(uid,),
-                disabled=disabled,
-            )
+            name = form.draw("name", name_col, on_change=_on_name_change, args=(uid,))
+            form.ids["name"] = name
             remove_col.button(
                 "✕",
-                key=_key(uid, "remove"),
+                key=f"opt{uid}_remove",
                 help="Remove this configuration",
                 on_click=_remove_row,
                 args=(uid,),
                 disabled=disabled or len(uids) <= 1,
             )
-            st.text_input("Label (legend)", key=_key(uid, "label"), max_chars=40, disabled=disabled)
-            init_default(_key(uid, "sweep"), False)
-            sweep = st.toggle(
-                "Sweep learning rates",
-                key=_key(uid, "sweep"),
-                disabled=disabled,
-                help="Train this configuration at several learning rates side by side, one run each.",
-            )
-            if sweep:
-                init_default(_key(uid, "lrs"), "")
-                text = st.text_input(
-                    "Learning rates",
-                    key=_key(uid, "lrs"),
-                    placeholder="1e-4, 1e-3, 1e-2   or   1e-4..1e-1 x4",
-                    disabled=disabled,
-                    help="A list, or a log-range 'from..to xN' (N rates evenly spaced on a log scale).",
-                )
-                lr = None
+            label = form.draw("label")
+            if form.draw("sweep"):
+                text, lr = form.draw("lrs"), None
+                form.keep("lr")
             else:
-                lr = st.number_input(
-                    "Learning rate", min_value=1e-7, max_value=1e4, format="%g", key=_key(uid, "lr"), disabled=disabled
-                )
-            options = _options_ui(uid, name, disabled)
+                text, lr = form.keep("lrs"), form.draw("lr")
+            options = _options_ui(form.ids, disabled)
         path = f"optimizers[{index}]"
         try:
             if lr is None:
                 lr = parse_learning_rates(text, f"{path}.lr")
-            configs.append(OptimizerConfig(name, lr, st.session_state[_key(uid, "label")], options, path=path))
+            configs.append(OptimizerConfig(name, lr, label, options, path=path))
         except ConfigError as exc:
             errors.append(str(exc))
     st.button(
@@ -186,46 +149,20 @@ def _number(path: str, text: str) -> float:
         raise ConfigError(path, f"expected a number such as 1e-3, found {text!r}") from None
 
 
-def _options_ui(uid: int, name: str, disabled: bool) -> dict:
-    spec = OPTIMIZERS[name]
-    values: dict = {}
+def _options_ui(ids: dict, disabled: bool) -> dict:
+    """The options of the row's optimizer, drawn from its spec: numbers in two columns, then switches."""
+    spec = OPTIMIZERS[ids["name"]]
+    form = Form(OPTIMIZER_OPTIONS[spec.name], ids, disabled)
+    numbers = [f for f in form.group.fields if f.widget != CHECK]
     cols = st.columns(2)
-    slot = 0
-    for option, opt in spec.options.items():
-        if opt.kind == "bool":
-            continue
-        if opt.kind == "betas":
-            for i, beta in enumerate(("beta1", "beta2")):
-                key = _option_key(uid, name, beta)
-                init_default(key, float(opt.default[i]))
-                with cols[slot % 2]:
-                    st.number_input(beta, 0.0, 0.9999, step=0.001, format="%.4f", key=key, disabled=disabled)
-                slot += 1
-            values["betas"] = (
-                st.session_state[_option_key(uid, name, "beta1")],
-                st.session_state[_option_key(uid, name, "beta2")],
-            )
-            continue
-        key = _option_key(uid, name, option)
-        init_default(key, float(opt.default))
-        high = opt.high if opt.high != float("inf") else None
-        if high is not None and not opt.high_inclusive:
-            high = high - 1e-4
-        with cols[slot % 2]:
-            values[option] = st.number_input(
-                option.replace("_", " "), opt.low, high, format="%g", key=key, help=opt.help, disabled=disabled
-            )
-        slot += 1
-    for option, opt in spec.options.items():
-        if opt.kind == "bool":
-            key = _option_key(uid, name, option)
-            init_default(key, bool(opt.default))
-            values[option] = st.checkbox(option.replace("_", " "), key=key, help=opt.help, disabled=disabled)
-    # Only options that differ from PyTorch's defaults go into the config.
-    return {k: v for k, v in values.items() if _differs(v, spec.options[k].default)}
-
-
-def _differs(value: object, default: object) -> bool:
-    if isinstance(default, tuple):
-        return tuple(value) != default
-    return value != default
+    for slot, item in enumerate(numbers):
+        form.draw(item.name, cols[slot % 2])
+    for item in form.group.fields:
+        if item not in numbers:
+            form.draw(item.name)
+    explicit = st.session_state.get(EXPLICIT.format(**ids), ())
+    values = form.values()
+    # Only options that differ from PyTorch's defaults go into the config, and those the config named
+    # (first, in its order: a reopened link encodes to the same text).
+    order = [*explicit, *(k for k in values if k not in explicit)]
+    return {k: values[k] for k in order if k in explicit or values[k] != spec.options[k].default}

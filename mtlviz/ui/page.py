@@ -22,11 +22,22 @@ from mtlviz.share import QUERY_KEY, decode_config, encode_config
 from mtlviz.store import runs_dir
 from mtlviz.ui.data_panel import data_panel
 from mtlviz.ui.live import live_panel, summary_panel
-from mtlviz.ui.restore import UPLOAD_NEEDED, apply_config
+from mtlviz.ui.restore import apply_config
 from mtlviz.ui.runs import remember_saved, saved_runs_panel
 from mtlviz.ui.sidebar import experiment_sidebar
-from mtlviz.ui.state import JOB_ID, PAUSE, PRESENTER, PRESET, RESULTS, START, STOP, URL_APPLIED, session_jobs
-from mtlviz.ui.tasks import TaskChoice
+from mtlviz.ui.state import (
+    JOB_ID,
+    PAUSE,
+    PRESENTER,
+    PRESET,
+    RESULTS,
+    START,
+    STOP,
+    UPLOAD_NEEDED,
+    URL_APPLIED,
+    session_jobs,
+)
+from mtlviz.ui.tasks import SOURCES, TaskChoice, source_key
 
 RESULT_PAGES = {"experiment": "Experiment", "saved": "Saved runs"}
 NO_PRESET = ""
@@ -123,9 +134,8 @@ def _controls(
         n, runs, t, s = len(config.optimizers), len(config.runs), len(config.tasks.targets), config.train.seeds
         what = f"{n} configuration{'s' if n != 1 else ''}" + (f" ({runs} runs)" if runs != n else "")
         seeds = f" × {s} seeds" if s > 1 else ""
-        sharing = (
-            "the point itself as the model" if config.tasks.source == "toy2d" else f"{config.model.sharing} sharing"
-        )
+        own_model = SOURCES[source_key(config.tasks)].own_model
+        sharing = f"{own_model} as the model" if own_model else f"{config.model.sharing} sharing"
         info_col.caption(f"{what}{seeds} × {t} task{'s' if t != 1 else ''}, {sharing}, {config.train.steps:,} steps.")
 
 

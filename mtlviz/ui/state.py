@@ -9,6 +9,8 @@ from mtlviz.jobs import JobRegistry
 JOB_ID = "job_id"  # id of the session's current (or last) training job
 OPTIMIZER_UIDS = "optimizer_uids"  # ids of the optimizer configurations shown in the sidebar
 NEXT_UID = "next_optimizer_uid"
+UPLOAD_NEEDED = "restore_upload_needed"  # the file name an opened experiment's uploaded table had
+PENDING_TABLE = "restore_pending_table"  # an opened experiment's TableTasks, written once its table is read
 
 START = "start"
 STOP = "stop"

@@ -1,5 +1,7 @@
-"""Sidebar: where the tasks come from (synthetic, a bundled dataset, an uploaded table).
+"""Sidebar: where the tasks come from (synthetic, a bundled dataset, an uploaded table, the toy).
 
+Each task source is one entry of SOURCES: the config class it makes, how it
+draws its fields (ui/fields.py) and how it writes a config back into them.
 Tables are read and fully prepared here, in the user's own session, so every
 data problem is reported before Start and the job receives ready tensors.
 Uploaded bytes and prepared data live in this session's state only: nothing
@@ -10,21 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import streamlit as st
 
-from mtlviz.config import LIMITS, SyntheticTasks, TableTasks, TaskSpec, Toy2DTasks
+from mtlviz.config import ExperimentConfig, SyntheticTasks, TableTasks, TaskSource, TaskSpec, Toy2DTasks
 from mtlviz.data.bundled import BUNDLED
 from mtlviz.data.reader import Table, read_table, read_table_path
 from mtlviz.data.table import Preprocessing, Preview, build_table_taskset, preview
 from mtlviz.data.taskset import TaskSet
 from mtlviz.data.toy2d import START_POINTS
 from mtlviz.errors import ConfigError, DataError
-from mtlviz.ui.state import init_default
+from mtlviz.ui.fields import SYNTHETIC, SYNTHETIC_TASK, TABLE, TABLE_TASK, TASK_SOURCE, TOY, Form, default_of
+from mtlviz.ui.state import PENDING_TABLE, UPLOAD_NEEDED
+from mtlviz.ui.text import escape_markdown
 
-SOURCES = {"synthetic": "Synthetic", "dataset": "Bundled dataset", "upload": "Upload a table", "toy2d": "Toy 2D"}
-TYPE_CHOICES = ["auto", "regression", "classification"]
 UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet", "pq"]
 TABLE_CACHE = "table_cache"  # session state: (file digest) -> Table or error text
 PREPARED_CACHE = "prepared_cache"  # session state: (digest, spec, seed) -> (TaskSet, Preprocessing)
@@ -40,39 +44,101 @@ class TaskChoice:
     preview: Preview | None = None
     report: Preprocessing | None = None
     errors: list[str] = field(default_factory=list)
+    source: str = ""  # the SOURCES key it came from
+
+
+@dataclass(frozen=True)
+class Source:
+    """One way to get tasks: the config class it makes, its widgets and their inverse."""
+
+    title: str
+    config: type  # the task config class this source makes
+    draw: Callable[[int, bool], TaskChoice]  # (seed, disabled) -> the choice
+    write: Callable[[Any, list[str]], None]  # (tasks config, lost) -> sets its fields
+    holds: Callable[[Any], bool] = lambda tasks: True  # made `tasks`? (sources may share a config class)
+    # The tasks are their own model (no network to choose): what the model is instead.
+    own_model: str = ""
 
 
 def tasks_ui(seed: int, disabled: bool = False) -> TaskChoice:
-    init_default("task_source", "synthetic")  # set through session state: a link or preset may change it
-    source = st.segmented_control(
-        "Source",
-        list(SOURCES),
-        format_func=SOURCES.get,
-        key="task_source",
-        required=True,
+    source = TASK_SOURCE.draw(
+        choices=list(SOURCES),
+        default=source_key(default_of(ExperimentConfig, "tasks")),
         disabled=disabled,
+        format_func=lambda key: SOURCES[key].title,
     )
-    if source == "synthetic":
-        try:
-            return TaskChoice(tasks=_synthetic_ui(disabled))
-        except ConfigError as exc:
-            return TaskChoice(errors=[str(exc)])
-    if source == "toy2d":
-        try:
-            return TaskChoice(tasks=_toy2d_ui(disabled))
-        except ConfigError as exc:
-            return TaskChoice(errors=[str(exc)])
-    return _table_ui(source, seed, disabled)
+    try:
+        choice = SOURCES[source].draw(seed, disabled)
+    except ConfigError as exc:
+        choice = TaskChoice(errors=[str(exc)])
+    choice.source = source
+    return choice
 
 
-def _toy2d_ui(disabled: bool) -> Toy2DTasks:
+def source_key(tasks: TaskSource) -> str:
+    """The SOURCES key of the source that makes `tasks`."""
+    return next(key for key, source in SOURCES.items() if isinstance(tasks, source.config) and source.holds(tasks))
+
+
+def write_tasks(tasks: TaskSource, lost: list[str]) -> None:
+    """Set the Tasks section from a config (a link, a preset, a saved run)."""
+    st.session_state.pop(PENDING_TABLE, None)
+    st.session_state.pop(UPLOAD_NEEDED, None)
+    key = source_key(tasks)
+    TASK_SOURCE.write(key, choices=list(SOURCES))
+    SOURCES[key].write(tasks, lost)
+
+
+# ------------------------------------------------------------------ synthetic
+
+
+def _synthetic_ui(seed: int, disabled: bool) -> TaskChoice:
+    form = Form(SYNTHETIC, disabled=disabled)
+    num_tasks = form.draw("num_tasks")
+    # Pairwise cosine p is feasible for p >= -1/(T-1); keep the slider on that range.
+    lowest = math.ceil(-1.0 / (num_tasks - 1) * 20) / 20
+    form.draw(
+        "relatedness",
+        low=lowest,
+        help="1: the tasks share one direction; 0: orthogonal; negative: conflicting. "
+        f"With {num_tasks} tasks the lowest possible value is -1/(T-1) = {-1 / (num_tasks - 1):.3g}.",
+    )
+    with st.expander("Per-task settings"):
+        specs = [_task_row(i, disabled) for i in range(num_tasks)]
+    with st.expander("Data"):
+        form.draw("num_samples")
+        form.draw("input_dim", low=num_tasks)
+        form.draw("noise_std")
+        form.draw("val_fraction")
+    return TaskChoice(tasks=SyntheticTasks(targets=tuple(specs), **form.values()))
+
+
+def _task_row(i: int, disabled: bool) -> TaskSpec:
+    form = Form(SYNTHETIC_TASK, {"i": i, "number": i + 1}, disabled)
+    name_col, type_col = st.columns(2)
+    form.draw("name", name_col)
+    kind = form.draw("type", type_col)
+    classes_col, scale_col = st.columns(2)
+    form.draw("num_classes", classes_col, disabled=disabled or kind != "classification")
+    form.draw("loss_scale", scale_col)
+    return TaskSpec(**form.values(), path=f"tasks.targets[{i}]")
+
+
+def _write_synthetic(tasks: SyntheticTasks, lost: list[str]) -> None:
+    SYNTHETIC.write(tasks, lost)
+    for i, spec in enumerate(tasks.targets):
+        SYNTHETIC_TASK.write(spec, lost, {"i": i, "number": i + 1})
+
+
+# ------------------------------------------------------------------ toy 2D
+
+
+def _toy2d_ui(seed: int, disabled: bool) -> TaskChoice:
     st.caption(
         "The two-objective problem of the CAGrad paper (Liu et al., 2021): the model is the point (x1, x2) "
         "itself and the two task losses are closed-form. Compare where each optimizer and method ends up on the "
         "Pareto set in the Loss space view."
     )
-    init_default("toy_x1", -8.5)
-    init_default("toy_x2", 7.5)
     st.selectbox(
         "Start point",
         ["", *START_POINTS],
@@ -81,163 +147,86 @@ def _toy2d_ui(disabled: bool) -> Toy2DTasks:
         on_change=_set_toy_start,
         disabled=disabled,
     )
+    form = Form(TOY, disabled=disabled)
     x1_col, x2_col = st.columns(2)
-    x1 = x1_col.number_input("x1", -10.0, 10.0, step=0.5, key="toy_x1", disabled=disabled)
-    x2 = x2_col.number_input("x2", -10.0, 10.0, step=0.5, key="toy_x2", disabled=disabled)
-    return Toy2DTasks(start=(float(x1), float(x2)))
+    form.draw("x1", x1_col)
+    form.draw("x2", x2_col)
+    return TaskChoice(tasks=Toy2DTasks(**form.values()))
 
 
 def _set_toy_start() -> None:
     name = st.session_state.get("toy_start")
     if name in START_POINTS:
-        st.session_state["toy_x1"], st.session_state["toy_x2"] = START_POINTS[name]
+        TOY.write(Toy2DTasks(start=START_POINTS[name]))
 
 
-# ------------------------------------------------------------------ synthetic
-
-
-def _synthetic_ui(disabled: bool) -> SyntheticTasks:
-    num_tasks = st.slider("Number of tasks", 2, LIMITS["tasks"][1], 2, key="num_tasks", disabled=disabled)
-    # Pairwise cosine p is feasible for p >= -1/(T-1); keep the slider on that range.
-    lowest = math.ceil(-1.0 / (num_tasks - 1) * 20) / 20
-    init_default("relatedness", 0.5)
-    st.session_state["relatedness"] = max(lowest, st.session_state["relatedness"])
-    relatedness = st.slider(
-        "Task relatedness (cosine between task weight vectors)",
-        lowest,
-        1.0,
-        step=0.05,
-        key="relatedness",
-        disabled=disabled,
-        help="1: the tasks share one direction; 0: orthogonal; negative: conflicting. "
-        f"With {num_tasks} tasks the lowest possible value is -1/(T-1) = {-1 / (num_tasks - 1):.3g}.",
-    )
-    with st.expander("Per-task settings"):
-        specs = [_task_row(i, disabled) for i in range(num_tasks)]
-    with st.expander("Data"):
-        num_samples = st.number_input(
-            "Samples", 100, LIMITS["num_samples"][1], 4000, 500, key="num_samples", disabled=disabled
-        )
-        input_dim = st.number_input(
-            "Input dimension", num_tasks, LIMITS["input_dim"][1], max(16, num_tasks), key="input_dim", disabled=disabled
-        )
-        noise = st.number_input(
-            "Label noise std", 0.0, 10.0, 0.01, 0.01, format="%g", key="noise_std", disabled=disabled
-        )
-        val_fraction = st.slider("Validation fraction", 0.05, 0.5, 0.2, 0.05, key="val_fraction", disabled=disabled)
-    return SyntheticTasks(
-        targets=tuple(specs),
-        relatedness=relatedness,
-        input_dim=int(input_dim),
-        num_samples=int(num_samples),
-        val_fraction=val_fraction,
-        noise_std=noise,
-    )
-
-
-def _task_row(i: int, disabled: bool) -> TaskSpec:
-    letter = chr(ord("A") + i)
-    name_col, type_col = st.columns(2)
-    name = name_col.text_input(
-        f"Task {i + 1} name", f"task {letter}", max_chars=40, key=f"task{i}_name", disabled=disabled
-    )
-    kind = type_col.selectbox("Type", ["regression", "classification"], key=f"task{i}_type", disabled=disabled)
-    classes_col, scale_col = st.columns(2)
-    num_classes = classes_col.number_input(
-        "Classes",
-        2,
-        LIMITS["num_classes"][1],
-        2,
-        key=f"task{i}_classes",
-        disabled=disabled or kind != "classification",
-        help="Classes are quantile bins of the synthetic label.",
-    )
-    loss_scale = scale_col.number_input(
-        "Loss scale",
-        1e-3,
-        1e4,
-        1.0,
-        format="%g",
-        key=f"task{i}_scale",
-        disabled=disabled,
-        help="Multiplies this task's loss: makes one task dominate the gradient, as with badly scaled units.",
-    )
-    return TaskSpec(
-        name=name, type=kind, num_classes=int(num_classes), loss_scale=loss_scale, path=f"tasks.targets[{i}]"
-    )
+def _write_toy(tasks: Toy2DTasks, lost: list[str]) -> None:
+    TOY.write(tasks, lost)
 
 
 # --------------------------------------------------------------------- tables
 
 
-def _table_ui(source: str, seed: int, disabled: bool) -> TaskChoice:
-    if source == "dataset":
-        name = st.selectbox(
-            "Dataset", list(BUNDLED), format_func=lambda n: BUNDLED[n].title, key="dataset", disabled=disabled
+def _dataset_ui(seed: int, disabled: bool) -> TaskChoice:
+    name = TABLE["dataset"].draw(disabled=disabled)
+    dataset = BUNDLED[name]
+    st.caption(f"{dataset.description} Licence: {dataset.licence}.")
+    digest = f"bundled:{name}"
+    table = _cached_table(digest, lambda: read_table_path(dataset.path))
+    return _columns_ui(table, digest, {"dataset": name}, dataset.targets, dataset.features, seed, disabled)
+
+
+def _upload_ui(seed: int, disabled: bool) -> TaskChoice:
+    upload = st.file_uploader(
+        "CSV or Parquet file",
+        type=UPLOAD_TYPES,
+        key="upload",
+        disabled=disabled,
+        help="Each target column you pick becomes a task. The file stays in your session only.",
+    )
+    if upload is None:
+        return TaskChoice(errors=["upload a CSV or Parquet table (or pick another task source)"])
+    pending = st.session_state.get(PENDING_TABLE)
+    if pending is not None and pending.path and pending.path != upload.name:
+        st.caption(
+            f"The opened experiment's table settings are for {escape_markdown(pending.path)}: they are applied "
+            "when that file is uploaded."
         )
-        dataset = BUNDLED[name]
-        st.caption(f"{dataset.description} Licence: {dataset.licence}.")
-        digest = f"bundled:{name}"
-        table = _cached_table(digest, lambda: read_table_path(dataset.path))
-        default_targets, default_features = list(dataset.targets), list(dataset.features)
-        location = {"dataset": name}
-    else:
-        upload = st.file_uploader(
-            "CSV or Parquet file",
-            type=UPLOAD_TYPES,
-            key="upload",
-            disabled=disabled,
-            help="Each target column you pick becomes a task. The file stays in your session only.",
-        )
-        if upload is None:
-            return TaskChoice(errors=["upload a CSV or Parquet table (or pick another task source)"])
-        data = upload.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        table = _cached_table(digest, lambda: read_table(data, upload.name))
-        default_targets, default_features = [], []
-        location = {"path": upload.name}
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    table = _cached_table(digest, lambda: read_table(data, upload.name))
+    return _columns_ui(table, digest, {"path": upload.name}, (), (), seed, disabled)
+
+
+def _columns_ui(
+    table: Table | str,
+    digest: str,
+    location: dict[str, str],
+    default_targets: tuple[str, ...],
+    default_features: tuple[str, ...],
+    seed: int,
+    disabled: bool,
+) -> TaskChoice:
+    """Targets, features, task types and preprocessing of one table; `location` says where it came from."""
     if isinstance(table, str):
         return TaskChoice(errors=[table])
     columns = [str(c) for c in table.frame.columns]
-    targets = st.multiselect(
-        "Target columns (each becomes a task)",
-        columns,
-        default=[c for c in default_targets if c in columns],
-        key=f"targets_{digest}",
-        max_selections=LIMITS["tasks"][1],
-        disabled=disabled,
-    )
+    ids = {"digest": digest}
+    pending = st.session_state.get(PENDING_TABLE)
+    if pending is not None and all(getattr(pending, k) == v for k, v in location.items()):
+        _apply_pending(pending, ids, columns)
+    form = Form(TABLE, ids, disabled)
+    targets = form.draw("targets", choices=columns, default=[c for c in default_targets if c in columns])
     remaining = [c for c in columns if c not in targets]
-    features = st.multiselect(
-        "Feature columns (inputs)",
-        remaining,
-        default=[c for c in (default_features or remaining) if c in remaining],
-        key=f"features_{digest}",
-        disabled=disabled,
-        help="Empty: every column that is not a target.",
-    )
+    features = [c for c in (default_features or remaining) if c in remaining]
+    form.draw("features", choices=remaining, default=features)
     types = {}
     if targets:
         with st.expander("Task types", expanded=False):
             for name in targets:
-                types[name] = st.selectbox(
-                    name,
-                    TYPE_CHOICES,
-                    key=f"type_{digest}_{name}",
-                    disabled=disabled,
-                    help="auto: text, true/false or few distinct integers are classes; other numbers are regression.",
-                )
-    missing = st.radio(
-        "Rows with missing values",
-        ["drop", "impute"],
-        horizontal=True,
-        key="missing",
-        disabled=disabled,
-        format_func={"drop": "Drop them", "impute": "Impute features"}.get,
-        help="Impute: numeric features get the training median, categorical ones a '(missing)' category. "
-        "Rows without a target value are always dropped.",
-    )
-    val_fraction = st.slider("Validation fraction", 0.05, 0.5, 0.2, 0.05, key="table_val_fraction", disabled=disabled)
+                types[name] = TABLE_TASK["type"].draw(ids={**ids, "column": name}, disabled=disabled)
+    form.draw("missing")
+    form.draw("val_fraction")
     choice = TaskChoice(table=table)
     if not targets:
         choice.errors.append("pick at least one target column")
@@ -245,11 +234,7 @@ def _table_ui(source: str, seed: int, disabled: bool) -> TaskChoice:
     choice.preview = preview(table, targets, types)
     try:
         spec = TableTasks(
-            **location,
-            features=tuple(features),
-            targets=tuple(TaskSpec(name, type=types.get(name, "auto")) for name in targets),
-            missing=missing,
-            val_fraction=val_fraction,
+            **location, targets=tuple(TaskSpec(name, type=types[name]) for name in targets), **form.values()
         )
     except ConfigError as exc:
         choice.errors.append(str(exc))
@@ -260,6 +245,36 @@ def _table_ui(source: str, seed: int, disabled: bool) -> TaskChoice:
         return choice
     choice.tasks, (choice.taskset, choice.report) = spec, prepared
     return choice
+
+
+def _write_table(tasks: TableTasks, lost: list[str]) -> None:
+    """A table's columns are known only once it is read: they are written when it is drawn (_apply_pending)."""
+    if tasks.dataset:
+        TABLE["dataset"].write(tasks.dataset, lost)
+    else:
+        st.session_state[UPLOAD_NEEDED] = tasks.path
+    st.session_state[PENDING_TABLE] = tasks
+    lost += TABLE.unshown(tasks)
+    for i, spec in enumerate(tasks.targets):
+        lost += TABLE_TASK.unshown(spec, {"i": i})
+
+
+def _apply_pending(tasks: TableTasks, ids: dict[str, str], columns: list[str]) -> None:
+    """Write a restored table config into this table's fields, once."""
+    st.session_state.pop(PENDING_TABLE, None)
+    st.session_state.pop(UPLOAD_NEEDED, None)
+    targets = [name for name in tasks.task_names if name in columns]
+    TABLE["targets"].write(targets, ids=ids, choices=columns)
+    TABLE["features"].write(list(tasks.features), ids=ids, choices=[c for c in columns if c not in targets])
+    for spec in tasks.targets:
+        if spec.name in columns:
+            TABLE_TASK["type"].write(spec.type, ids={**ids, "column": spec.name})
+    TABLE["missing"].write(tasks.missing)
+    TABLE["val_fraction"].write(tasks.val_fraction)
+    absent = [name for name in (*tasks.task_names, *tasks.features) if name not in columns]
+    if absent:
+        names = ", ".join(escape_markdown(name) for name in absent)
+        st.warning(f"Not in this table, so not restored: {names}.")
 
 
 def _cached_table(digest: str, read) -> Table | str:
@@ -284,3 +299,11 @@ def _cached_prepared(digest: str, table: Table, spec: TableTasks, seed: int):
         except DataError as exc:
             cache[key] = str(exc)
     return cache[key]
+
+
+SOURCES: dict[str, Source] = {
+    default_of(SyntheticTasks, "source"): Source("Synthetic", SyntheticTasks, _synthetic_ui, _write_synthetic),
+    "dataset": Source("Bundled dataset", TableTasks, _dataset_ui, _write_table, holds=lambda t: bool(t.dataset)),
+    "upload": Source("Upload a table", TableTasks, _upload_ui, _write_table, holds=lambda t: bool(t.path)),
+    default_of(Toy2DTasks, "source"): Source("Toy 2D", Toy2DTasks, _toy2d_ui, _write_toy, own_model="the point itself"),
+}
