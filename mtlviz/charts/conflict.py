@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from mtlviz.charts.facets import facet_lines
 from mtlviz.charts.figure import build_figure, compact, empty_figure, panel_grid, set_axes
 from mtlviz.charts.seeds import aggregate_seeds
-from mtlviz.engine.records import GRAD_COSINE, PAIR_SEPARATOR, TASK_GRAD_NORM
+from mtlviz.records import GRAD_COSINE, PAIR_SEPARATOR, TASK_GRAD_NORM
 
 NO_SHARED = "This sharing strategy has no shared parameters, so the tasks' gradients never meet: nothing to conflict."
 

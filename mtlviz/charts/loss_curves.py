@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -10,7 +12,7 @@ from mtlviz.charts.colors import run_colors
 from mtlviz.charts.figure import Panel, build_figure, compact, panel_grid, set_axes
 from mtlviz.charts.lines import check_x, line_traces
 from mtlviz.charts.seeds import aggregate_seeds
-from mtlviz.engine.records import TRAIN_LOSS, VAL_LOSS
+from mtlviz.records import TRAIN_LOSS, VAL_LOSS, Divergence
 
 SPLITS = ("train", "validation", "both")
 
@@ -22,7 +24,7 @@ def loss_curves(
     split: str = "both",
     log_y: bool = True,
     smoothing: float = 0.0,
-    diverged: dict[str, int] | None = None,
+    divergences: Mapping[str, Divergence] | None = None,
     step_range: tuple[int, int] | None = None,
     band: str | None = "std",
     x: str = "step",
@@ -30,10 +32,12 @@ def loss_curves(
     """Loss against step (or wall-clock seconds) per task.
 
     Train loss is a solid line (EMA-smoothed by `smoothing`), validation loss a
-    dashed line with markers; a configuration that diverged ends in an x marked
-    "diverged at step N". A configuration run with several seeds is drawn as
-    its mean over seeds, inside a band: mean ± std (band="std"), the seeds'
-    min-max (band="minmax"), or none (band=None); see charts/seeds.py.
+    dashed line with markers. `divergences` maps a run to its (first) divergence
+    event, from the run's metadata: the run ends in an x marked "diverged at step
+    N", each panel labelled with the event's loss for that panel's task. A
+    configuration run with several seeds is drawn as its mean over seeds, inside
+    a band: mean ± std (band="std"), the seeds' min-max (band="minmax"), or none
+    (band=None); see charts/seeds.py.
     With x="seconds" the lines run against the mean wall-clock time of each step.
     """
     if split not in SPLITS:
@@ -42,7 +46,7 @@ def loss_curves(
     colors = run_colors(runs)
     layout, panels = panel_grid(list(tasks), cols=2 if len(tasks) <= 4 else 3, x_title=x_title, y_title="loss")
     data = records if step_range is None else records[records["step"].between(*step_range)]
-    diverged = {run: step for run, step in (diverged or {}).items() if run in colors}
+    diverged = {run: event for run, event in (divergences or {}).items() if run in colors}
     shown: set[str] = set()
     traces: list[dict] = []
     train_rows = data[data["metric"] == TRAIN_LOSS] if split != "validation" or diverged else None
@@ -90,9 +94,9 @@ def loss_curves(
         if train is None:
             train = aggregate_seeds(train_rows, "task", None)
         last_x = float(data[x].max()) if not data.empty else 0.0
-        for run, step in diverged.items():
+        for run, event in diverged.items():
             traces += _divergence_markers(
-                train_rows, train.mean, run, step, tasks, panels, colors[run], ceiling, last_x, x
+                train_rows, train.mean, run, event, tasks, panels, colors[run], ceiling, last_x, x
             )
     if log_y:
         axis = {"type": "log"}
@@ -129,7 +133,7 @@ def _divergence_markers(
     rows: pd.DataFrame,
     mean: pd.DataFrame,
     run: str,
-    step: int,
+    event: Divergence,
     tasks,
     panels: list[Panel],
     color: str,
@@ -139,21 +143,29 @@ def _divergence_markers(
 ) -> list[dict]:
     """An x where the run diverged, labelled with its loss; at the top edge when off-scale.
 
-    The loss is the run's last train loss at or before `step`, the highest over
-    its seeds (the seed that blew up). With x="seconds" the marker sits at the
-    seconds of that step, extrapolated at the run's pace when the step itself
-    has no row (a non-finite loss is not recorded).
+    The label is the event's train loss of the panel's task at that step: the
+    engine's own number, the one the live banner gives for the task that tripped
+    ("not finite" where it was NaN or infinite). The x sits at that loss or, when
+    it is not finite or not known (a run saved before events held every task's
+    loss), at the run's last recorded train loss. With x="seconds" the marker sits
+    at the seconds of that step, extrapolated at the run's pace when the step
+    itself has no row (a non-finite loss is not recorded).
     """
     traces = []
+    step = event.step
     rows = rows[rows["run"] == run]
     mean = mean[mean["run"] == run]
     for task, panel in zip(tasks, panels):
         in_panel = rows[rows["task"] == task]
         if in_panel.empty:
             continue
-        loss = _loss_at(in_panel, step)
-        shown = loss if ceiling is None else min(loss, ceiling)
+        known, loss = _event_loss(event, task)
+        placed = loss if loss is not None else _loss_at(in_panel, step)
+        shown = placed if ceiling is None else min(placed, ceiling)
         at = float(step) if x == "step" else _seconds_at(mean[mean["task"] == task], step)
+        label = f"{run} diverged at step {step}"
+        if known:
+            label += f" (loss {'not finite' if loss is None else f'{loss:.3g}'})"
         traces.append(
             {
                 "type": "scatter",
@@ -163,7 +175,7 @@ def _divergence_markers(
                 "yaxis": panel.yaxis,
                 "mode": "markers+text",
                 "marker": {"symbol": "x", "size": 12, "color": color},
-                "text": [f"{run} diverged at step {step} (loss {loss:.3g})"],
+                "text": [label],
                 # Text away from the nearer edge, so it is never cut off.
                 "textposition": "bottom right" if last_x <= 0 or at < 0.6 * last_x else "bottom left",
                 "showlegend": False,
@@ -174,8 +186,18 @@ def _divergence_markers(
     return traces
 
 
+def _event_loss(event: Divergence, task: str) -> tuple[bool, float | None]:
+    """(known, loss): the event's train loss of `task`; None when it was not finite."""
+    if task in event.losses:
+        return True, event.losses[task]
+    if task == event.task:
+        return True, event.loss
+    return False, None
+
+
 def _loss_at(rows: pd.DataFrame, step: int) -> float:
-    """The highest over seeds of each seed's last train loss at or before `step`.
+    """Where to place a marker whose loss is not finite or not known: the highest
+    over seeds of each seed's last train loss at or before `step`.
 
     The seed that blew up stops recording (a non-finite loss is dropped), so its
     last row can be a step or more before the others' last one.

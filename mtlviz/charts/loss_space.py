@@ -22,7 +22,7 @@ from mtlviz.charts.figure import AXIS, TEMPLATE_LAYOUT, build_figure, compact, e
 from mtlviz.charts.lines import group_series
 from mtlviz.charts.seeds import aggregate_seeds
 from mtlviz.data.toy2d import COORDINATES, X_RANGE, pareto_set, toy2d_losses_np
-from mtlviz.engine.records import POSITION, TRAIN_LOSS
+from mtlviz.records import POSITION, TRAIN_LOSS
 
 FRONT_COLOR = "#8c8c8c"
 PARETO_SET_COLOR = "rgba(235, 235, 235, 0.85)"  # light, to stand out on the dark low end of the colour scale

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from mtlviz.charts.facets import facet_lines
 from mtlviz.charts.figure import build_figure, empty_figure
-from mtlviz.engine.records import TASK_WEIGHT
+from mtlviz.records import TASK_WEIGHT
 
 
 def task_weight_chart(

@@ -10,21 +10,18 @@ from mtlviz.charts.colors import run_colors
 from mtlviz.charts.figure import build_figure, empty_figure, panel_grid, set_axes
 from mtlviz.charts.lines import check_x, line_traces
 from mtlviz.charts.seeds import aggregate_seeds
+from mtlviz.records import CATALOGUE, SHARED
 
-# metric -> (menu title, y-axis title)
+# metric -> (menu title, y-axis title), in menu order; the titles are the metric catalogue's.
 LAYER_CHARTS = {
-    "update_ratio": ("Update / weight ratio", "log10(update / weight)"),
-    "grad_norm": ("Gradient norm", "‖gradient‖"),
-    "effective_lr": ("Effective step size", "lr / (√v̂ + ε)"),
-    "update_norm": ("Update norm", "‖Δθ‖"),
-    "weight_decay_norm": ("Weight-decay part", "‖weight-decay step‖"),
-    "param_norm": ("Weight norm", "‖θ‖"),
+    metric: (CATALOGUE[metric].title, CATALOGUE[metric].axis)
+    for metric in ("update_ratio", "grad_norm", "effective_lr", "update_norm", "weight_decay_norm", "param_norm")
 }
 
 
 def layer_names(records: pd.DataFrame) -> list[str]:
     """Layers in model order (the order they were first recorded)."""
-    rows = records.loc[~records["layer"].isin(["", "shared"]), "layer"]
+    rows = records.loc[~records["layer"].isin(["", SHARED]), "layer"]
     return list(dict.fromkeys(rows))
 
 

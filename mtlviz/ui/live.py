@@ -12,12 +12,14 @@ import streamlit as st
 
 from mtlviz.export import parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
-from mtlviz.summary import summary_table
 from mtlviz.ui.state import PAUSE
 from mtlviz.ui.text import escape_markdown
-from mtlviz.ui.views import Results, best_runs, views
+from mtlviz.ui.views import Derived, Results, views
 
 REFRESH_SECONDS = 0.5
+# Session state: (the job's id, records version, status) and the Derived built for that state,
+# so the live panel and the summary under it share one, and reruns of an ended job reuse it.
+LIVE_DERIVED = "live_derived"
 
 
 def live_panel(job: TrainingJob, live: bool) -> None:
@@ -28,12 +30,23 @@ def live_panel(job: TrainingJob, live: bool) -> None:
 def _panel(job: TrainingJob, live: bool) -> None:
     if live and job.ended:
         st.rerun(scope="app")  # stops the timer; the page redraws with the summary
-    _status(job)
+    derived = derived_of(job)
+    _status(job, derived)
     # Each view takes a snapshot of only the metrics it draws; the worker only appends.
-    views(job, "Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
+    views(job, derived, "Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
 
 
-def _status(job: TrainingJob) -> None:
+def derived_of(job: TrainingJob) -> Derived:
+    """One Derived per state of the job: built again only when it has new records, metadata or status."""
+    state = (job.id, job.log.version, job.status)
+    cached = st.session_state.get(LIVE_DERIVED)
+    if cached is None or cached[0] != state or cached[1].metadata is not job.metadata:
+        cached = (state, Derived(job))
+        st.session_state[LIVE_DERIVED] = cached
+    return cached[1]
+
+
+def _status(job: TrainingJob, derived: Derived) -> None:
     progress = job.progress()
     if job.status == QUEUED:
         position = job.queue_position
@@ -44,8 +57,9 @@ def _status(job: TrainingJob) -> None:
         text += f" · {progress.steps_per_second:,.0f} steps/s"
     if job.status == RUNNING and progress.eta_seconds is not None:
         text += f" · about {progress.eta_seconds:,.0f} s left"
-    if job.device:
-        text += f" · {job.device}"
+    device = derived.metadata.device if derived.metadata is not None else ""
+    if device:
+        text += f" · {device}"
     st.progress(min(progress.fraction, 1.0), text=text)
     if job.status == RUNNING and st.session_state.get(PAUSE):
         st.caption("Live updates paused: the charts show the run as it was when you paused.")
@@ -54,22 +68,21 @@ def _status(job: TrainingJob) -> None:
     elif job.status == STOPPED:
         st.warning(f"Stopped at step {progress.step:,}.")
     seeds = job.config.train.seeds
-    for run, steps in job.diverged_runs.items():
-        # The first seed to diverge speaks for the run; the others are counted.
-        seed, step = min(steps.items(), key=lambda item: item[1])
-        key = run if seeds == 1 else f"{run} (seed {seed})"
-        loss = job.diverged_loss.get(key, float("nan"))
-        which = "" if seeds == 1 else f" in {len(steps)} of {seeds} seeds (first: seed {seed})"
+    for run, event in derived.divergences.items():
+        # The first seed to diverge speaks for the run (the loss chart marks the same event); the others are counted.
+        count = len(derived.diverged_runs[run])
+        which = "" if seeds == 1 else f" in {count} of {seeds} seeds (first: seed {event.seed})"
+        loss = f"{event.task} loss" if event.task else "loss"  # the task whose loss gave it away
         st.warning(
-            f"{escape_markdown(run)} diverged at step {step:,}{which} (loss = {loss:.3g}); "
-            "the other configurations kept training."
+            f"{escape_markdown(run)} diverged at step {event.step:,}{which} "
+            f"({escape_markdown(loss)}: {event.describe_loss()}); the other configurations kept training."
         )
 
 
 def summary_panel(job: TrainingJob) -> None:
     if job.status not in (FINISHED, STOPPED):
         return
-    summary_section(job)
+    summary_section(job, derived_of(job))
     if job.saved is not None:
         st.caption(f"Saved in {job.saved} (listed under Saved runs).")
     elif job.save_error:
@@ -77,10 +90,10 @@ def summary_panel(job: TrainingJob) -> None:
     _downloads(job)
 
 
-def summary_section(results: Results) -> None:
+def summary_section(results: Results, derived: Derived) -> None:
     """Final validation results per task and run, best per task highlighted, time to target."""
     config = results.config
-    summary = summary_table(results.frame(), results.diverged_runs, config.val_targets)
+    summary = derived.summary
     if summary.empty:
         return
     st.subheader("Summary")
@@ -92,9 +105,8 @@ def summary_section(results: Results) -> None:
                 f"**{escape_markdown(task)}**: {escape_markdown(run)}" for task, run in zip(best["task"], best["run"])
             )
         )
-    if any(o.is_sweep for o in config.optimizers):
-        swept = {o.label for o in config.optimizers if o.is_sweep}
-        picks = {c: r for c, r in best_runs(results, summary).items() if c in swept}
+    if derived.swept:
+        picks = {c: r for c, r in derived.best_runs.items() if c in derived.swept}
         if picks:
             st.markdown(
                 "Best learning rate: "

@@ -9,6 +9,7 @@ configurations prefixed by the run's number, with both summaries below.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -16,14 +17,14 @@ import streamlit as st
 
 from mtlviz.charts import loss_curves
 from mtlviz.config import ExperimentConfig
-from mtlviz.engine.records import TRAIN_LOSS, VAL_LOSS
 from mtlviz.errors import MtlvizError
-from mtlviz.store import RunInfo, list_runs, load_run, load_summary, runs_dir
-from mtlviz.summary import summary_table
+from mtlviz.records import TRAIN_LOSS, VAL_LOSS, RunMetadata
+from mtlviz.store import RunInfo, list_runs, load_metadata, load_run, runs_dir
 from mtlviz.ui.live import summary_section
 from mtlviz.ui.restore import apply_config
 from mtlviz.ui.state import CHART_X, RESULTS, SAVED_RUNS_TABLE
-from mtlviz.ui.views import X_LABELS, chart, diverged_steps, views
+from mtlviz.ui.views import Derived, views
+from mtlviz.ui.views.common import X_LABELS, chart
 
 LOADED = "loaded_runs"  # session state: path -> SavedRun (the ones open now)
 # "all": every run in the directory is listed (one person's machine); "session":
@@ -34,25 +35,19 @@ OPEN_RUNS = "open_runs"  # the multiselect of runs to open (paths)
 
 
 class SavedRun:
-    """A run read back from disk, with the interface the views read."""
+    """A run read back from disk, with the interface the views read (mtlviz.ui.views.Results)."""
 
-    def __init__(self, path: Path, config: ExperimentConfig, records: pd.DataFrame, summary: dict):
+    def __init__(self, path: Path, config: ExperimentConfig, records: pd.DataFrame, metadata: RunMetadata | None):
         self.path = path
         self.config = config
         self.records = records
-        self.summary = summary
-        self.has_shared_parameters = config.model.sharing == "hard" and config.model.depth > 0
-        raw = summary.get("diverged_runs") or {}
-        self.diverged_runs = {
-            run: {int(seed): int(step) for seed, step in seeds.items()} for run, seeds in raw.items() if seeds
-        }
-        if not raw:  # saved before per-seed records: label -> {step, loss}
-            self.diverged_runs = {
-                label: {config.train.seed: int(info["step"])}
-                for label, info in (summary.get("diverged") or {}).items()
-                if isinstance(info, dict) and "step" in info
-            }
+        self.metadata = metadata  # saved with the run: its divergences, whether it shares parameters, ...
         self._parts: dict[tuple[str, ...] | None, pd.DataFrame] = {}
+
+    @cached_property
+    def derived(self) -> Derived:
+        """Its summary, run table and best learning rates: a saved run never changes, so computed once."""
+        return Derived(self)
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -133,7 +128,7 @@ def _load(info: RunInfo) -> SavedRun | str:
             cache.clear()  # bounded memory: at most the two runs of an overlay
         try:
             config, records = load_run(info.path)
-            cache[key] = SavedRun(info.path, config, records, load_summary(info.path))
+            cache[key] = SavedRun(info.path, config, records, load_metadata(info.path, config))
         except MtlvizError as exc:
             return f"Cannot open {info.name}: {exc}"
     return cache[key]
@@ -150,8 +145,8 @@ def _open(run: SavedRun, info: RunInfo) -> None:
         icon=":material/settings_backup_restore:",
         help="Sets every control to this run's configuration, so Start trains it again.",
     )
-    views(run, "This run recorded no steps.")
-    summary_section(run)
+    views(run, run.derived, "This run recorded no steps.")
+    summary_section(run, run.derived)
 
 
 def _load_settings(config: ExperimentConfig) -> None:
@@ -170,25 +165,25 @@ def _overlay(runs: list[SavedRun], infos: list[RunInfo]) -> None:
     left_out = sorted(set(runs[0].config.tasks.task_names) ^ set(runs[1].config.tasks.task_names))
     if left_out:
         st.caption("Only tasks in both runs are drawn; left out: " + ", ".join(left_out))
-    frames, labels, diverged = [], [], {}
+    frames, labels, divergences = [], [], {}
     for i, run in enumerate(runs, start=1):
         records = run.frame([TRAIN_LOSS, VAL_LOSS])
         renamed = records.assign(run=f"{i} · " + records["run"].astype(str))
         frames.append(renamed)
         labels += [f"{i} · {name}" for name in run.runs]
-        diverged |= {f"{i} · {name}": step for name, step in diverged_steps(run).items()}
+        divergences |= {f"{i} · {name}": event for name, event in run.derived.divergences.items()}
     st.segmented_control("x-axis", list(X_LABELS), format_func=X_LABELS.get, key=CHART_X, required=True)
     figure = loss_curves(
         pd.concat(frames, ignore_index=True),
         labels,
         tasks,
         smoothing=0.6,
-        diverged=diverged,
+        divergences=divergences,
         x=st.session_state.get(CHART_X) or "step",
     )
     chart(figure, "overlay_chart")
     for i, run in enumerate(runs, start=1):
-        summary = summary_table(run.frame(), run.diverged_runs, run.config.val_targets)
+        summary = run.derived.summary
         if not summary.empty:
             st.markdown(f"**Run {i}**")
             st.dataframe(

@@ -9,7 +9,7 @@ import pytest
 
 from mtlviz.charts import loss_curves
 from mtlviz.charts.downsample import MAX_POINTS, downsample, ema
-from mtlviz.engine.records import COLUMNS
+from mtlviz.records import COLUMNS, Divergence
 
 RUNS = ("SGD", "Adam", "RMSprop")
 TASKS = ("price", "click", "grade")
@@ -28,6 +28,13 @@ def make_records(steps: int = 200, eval_every: int = 50, runs=RUNS, tasks=TASKS)
             frames.append(_frame(run, task, "train_loss", train_steps, loss))
             frames.append(_frame(run, task, "val_loss", val_steps, (1 + r + t) / np.sqrt(val_steps + 1)))
     return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def diverged(run: str, step: int, losses: dict[str, float | None] | None = None, seed: int = 0) -> dict:
+    """`divergences` for loss_curves: `run` diverged at `step`, tripped by the first task of `losses`."""
+    losses = losses if losses is not None else {task: None for task in TASKS}
+    task = next(iter(losses), "")
+    return {run: Divergence(run, seed, step, task, losses.get(task), losses)}
 
 
 def _frame(run: str, task: str, metric: str, steps: np.ndarray, values: np.ndarray) -> pd.DataFrame:
@@ -125,7 +132,7 @@ def test_y_axes_are_log_when_asked(log_y):
 def test_figure_passes_full_plotly_validation(split):
     # The builder skips Plotly's validation for speed; every property must still be valid.
     records = make_records()
-    fig = loss_curves(records, RUNS, TASKS, split=split, smoothing=0.5, diverged={"Adam": 150})
+    fig = loss_curves(records, RUNS, TASKS, split=split, smoothing=0.5, divergences=diverged("Adam", 150))
     validated = go.Figure(fig.to_dict())
     assert len(validated.data) == len(fig.data)
 
@@ -159,24 +166,55 @@ def test_downsample_keeps_short_series_and_endpoints():
 def test_a_diverged_run_gets_a_marker_at_its_divergence_step():
     records = make_records()
     records = records[~((records["run"] == "Adam") & (records["step"] >= 137))]
-    fig = loss_curves(records, RUNS, TASKS[:2], diverged={"Adam": 137})
+    fig = loss_curves(records, RUNS, TASKS[:2], divergences=diverged("Adam", 137))  # losses not finite
     markers = [t for t in fig.data if t.mode == "markers+text"]
     assert len(markers) == 2  # one per task panel
     for marker in markers:
-        assert list(marker.text)[0].startswith("Adam diverged at step 137 (loss ")
+        assert list(marker.text) == ["Adam diverged at step 137 (loss not finite)"]
         assert list(marker.x) == [137]
         assert marker.marker.symbol == "x"
         assert "Adam" in marker.hovertemplate
     last = records[(records["run"] == "Adam") & (records["task"] == "price") & (records["metric"] == "train_loss")]
-    # at the run's last recorded train loss in that panel (float32 on the wire)
+    # A loss that was not finite has no place: the x ends the run's line at its last
+    # recorded train loss in that panel (float32 on the wire).
     assert float(last["value"].iloc[-1]) in [pytest.approx(float(m.y[0]), rel=1e-6) for m in markers]
     assert {m.xaxis for m in markers} == {t.xaxis for t in fig.data if t.mode != "markers+text"}
+
+
+def test_each_panel_says_the_events_loss_of_its_task_not_one_read_from_the_records():
+    """The marker's number is the engine's (the live banner's), never re-derived from the
+    records: here another seed's loss at that step (2.68e14) is higher than the loss that
+    tripped divergence, and used to be the one shown."""
+    records = make_seeded_records()
+    other_seed = (records["run"] == "Adam") & (records["seed"] == 10) & (records["metric"] == "train_loss")
+    records.loc[other_seed & (records["task"] == "price") & (records["step"] == 137), "value"] = 2.68e14
+    tripping = (records["run"] == "Adam") & (records["seed"] == 12) & (records["metric"] == "train_loss")
+    records = records[~(tripping & (records["step"] > 137))]
+    records.loc[tripping & (records["task"] == "price") & (records["step"] == 137), "value"] = 1.28e9
+    events = diverged("Adam", 137, {"price": 1.28e9, "click": 3.5, "grade": None}, seed=12)
+    fig = validated(loss_curves(records, RUNS, TASKS, divergences=events))
+    texts = {m.xaxis: m.text[0] for m in fig.data if m.mode == "markers+text"}
+    assert texts == {
+        "x": "Adam diverged at step 137 (loss 1.28e+09)",
+        "x2": "Adam diverged at step 137 (loss 3.5)",
+        "x3": "Adam diverged at step 137 (loss not finite)",
+    }
+    click = next(m for m in fig.data if m.mode == "markers+text" and m.xaxis == "x2")
+    assert float(click.y[0]) == pytest.approx(3.5)  # at the event's loss, not the records' last one
+
+
+def test_a_divergence_without_each_tasks_loss_is_marked_without_a_number():
+    """Runs saved before events held every task's loss: the tripping task's loss is known, the others' not."""
+    event = Divergence("Adam", 0, 150, "price", 7.5e8, {})
+    fig = loss_curves(make_records(), RUNS, TASKS[:2], divergences={"Adam": event})
+    texts = [m.text[0] for m in fig.data if m.mode == "markers+text"]
+    assert texts == ["Adam diverged at step 150 (loss 7.5e+08)", "Adam diverged at step 150"]
 
 
 def test_no_marker_for_runs_that_did_not_diverge_or_are_hidden():
     fig = loss_curves(make_records(), RUNS, TASKS)
     assert not [t for t in fig.data if t.mode == "markers+text"]
-    fig = loss_curves(make_records(), ["SGD"], TASKS, diverged={"Adam": 10})
+    fig = loss_curves(make_records(), ["SGD"], TASKS, divergences=diverged("Adam", 10))
     assert not [t for t in fig.data if t.mode == "markers+text"]
 
 
@@ -236,7 +274,7 @@ def test_an_off_scale_divergence_keeps_the_healthy_curves_readable():
     records.loc[exploded, "value"] = 1e25
     step = int(records.loc[exploded, "step"])
     healthy = records[(records["run"] != "Adam") & records["metric"].isin(["train_loss", "val_loss"])]
-    fig = loss_curves(records, RUNS, TASKS[:2], diverged={"Adam": step})
+    fig = loss_curves(records, RUNS, TASKS[:2], divergences=diverged("Adam", step, {TASKS[0]: 1e25, TASKS[1]: 2.0}))
     low, high = fig.layout.yaxis.range
     assert high < 2 + np.log10(healthy["value"].max())  # log10 units, not 25
     marker = next(t for t in fig.data if t.mode == "markers+text" and "1e+25" in t.text[0])
@@ -347,8 +385,8 @@ def test_long_seeded_runs_are_downsampled_with_x_seconds():
 
 def test_frames_without_a_seed_column_draw_as_before():
     records = make_records()
-    with_seed = loss_curves(records, RUNS, TASKS, smoothing=0.5, diverged={"Adam": 150})
-    without = loss_curves(records.drop(columns="seed"), RUNS, TASKS, smoothing=0.5, diverged={"Adam": 150})
+    with_seed = loss_curves(records, RUNS, TASKS, smoothing=0.5, divergences=diverged("Adam", 150))
+    without = loss_curves(records.drop(columns="seed"), RUNS, TASKS, smoothing=0.5, divergences=diverged("Adam", 150))
     assert len(with_seed.data) == len(without.data) == 2 * len(RUNS) * len(TASKS) + len(TASKS)
     for a, b in zip(with_seed.data, without.data):
         np.testing.assert_array_equal(a.x, b.x)
@@ -357,16 +395,19 @@ def test_frames_without_a_seed_column_draw_as_before():
 
 
 @pytest.mark.parametrize("x", ["step", "seconds"])
-def test_a_diverged_seed_marks_its_run_with_the_blown_up_loss(x):
+def test_a_diverged_seed_marks_its_run_at_the_blown_up_loss(x):
     records = make_seeded_records()
     adam_seed_2 = (records["run"] == "Adam") & (records["seed"] == 12) & (records["metric"] == "train_loss")
     records.loc[adam_seed_2 & (records["step"] == 136), "value"] = 1e6
     records = records[~(adam_seed_2 & (records["step"] >= 137))]  # its loss at 137 was not finite
-    fig = loss_curves(records, RUNS, TASKS[:2], diverged={"Adam": 137}, x=x)
+    fig = loss_curves(records, RUNS, TASKS[:2], divergences=diverged("Adam", 137, seed=12), x=x)
     markers = [t for t in fig.data if t.mode == "markers+text"]
     assert len(markers) == 2
     price = next(m for m in markers if m.xaxis == "x")
-    assert price.text[0] == "Adam diverged at step 137 (loss 1e+06)"
+    assert price.text[0] == "Adam diverged at step 137 (loss not finite)"
+    # The seed that blew up (1e6, highest over seeds) is off-scale: the x sits at the top edge.
+    top = max(float(np.max(t.y)) for t in fig.data if t.legendgroup != "Adam")
+    assert float(price.y[0]) == pytest.approx(top, rel=1e-6)
     # At step 137 only seeds 0 and 1 have a row: their mean clock is 0.137 s + 0.5 ms.
     assert float(price.x[0]) == (137 if x == "step" else pytest.approx(0.1375, rel=1e-6))
     lines, bands = lines_and_bands(fig)
@@ -376,6 +417,6 @@ def test_a_diverged_seed_marks_its_run_with_the_blown_up_loss(x):
 def test_a_divergence_after_the_last_row_is_placed_at_the_runs_pace():
     records = make_records()
     records = records[~((records["run"] == "Adam") & (records["step"] > 120))]
-    fig = loss_curves(records, RUNS, ["price"], split="validation", diverged={"Adam": 150}, x="seconds")
+    fig = loss_curves(records, RUNS, ["price"], split="validation", divergences=diverged("Adam", 150), x="seconds")
     (marker,) = [t for t in fig.data if t.mode == "markers+text"]
     assert float(marker.x[0]) == pytest.approx(0.150, rel=1e-5)  # 1 ms per step, as before step 120

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 from test_app import APP, has_summary, jobs, page_text, progress_text, run_until  # noqa: F401  (fixtures)
 
 from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
-from mtlviz.engine import Engine
 from mtlviz.jobs import TrainingJob
 from mtlviz.presets import PRESETS
+from mtlviz.run import run_experiment
 from mtlviz.share import QUERY_KEY, decode_config, encode_config
-from mtlviz.store import new_run_dir, run_summary, runs_dir, save_run
-from mtlviz.summary import summary_table
+from mtlviz.store import new_run_dir, runs_dir
 
 APP_TIMEOUT = 60
 
@@ -27,18 +26,17 @@ def app() -> AppTest:
     return at
 
 
-def saved(labels: tuple[str, ...], steps: int = 30) -> str:
+def saved(labels: tuple[str, ...], steps: int = 30, model: ModelConfig | None = None) -> str:
     """Train and save a small run into the test's runs directory; its path."""
     config = ExperimentConfig(
         tasks=SyntheticTasks(num_samples=300),
-        model=ModelConfig(hidden=8, depth=1),
+        model=model or ModelConfig(hidden=8, depth=1),
         optimizers=tuple(OptimizerConfig("sgd", 0.01 * (i + 1), label) for i, label in enumerate(labels)),
         train=TrainConfig(steps=steps, batch_size=32, eval_every=10),
     )
-    engine = Engine(config)
-    records = pd.concat(list(engine.run()), ignore_index=True)
-    summary = run_summary(config, summary_table(records), status="finished", steps=engine.step)
-    return str(save_run(new_run_dir(runs_dir(), " vs ".join(labels)), config, records, summary))
+    result = run_experiment(config, save_to=lambda: new_run_dir(runs_dir(), " vs ".join(labels)))
+    assert result.saved is not None, result.save_error
+    return str(result.saved)
 
 
 def chart_runs(at: AppTest) -> set[str]:
@@ -64,6 +62,44 @@ def test_a_saved_run_opens_with_its_charts_and_summary(jobs: list[TrainingJob]) 
     assert labels == {"Slow", "Fast"}
     assert at.session_state["steps"] == 30
     assert at.session_state["results"] == "experiment"
+
+
+@pytest.mark.parametrize("sharing", ["mmoe", "cross_stitch"])
+def test_a_saved_run_of_a_strategy_with_shared_parameters_shows_its_conflict(
+    jobs: list[TrainingJob],  # noqa: F811
+    sharing: str,
+) -> None:
+    """Whether a strategy shares parameters is the engine's fact, saved with the run: mmoe's
+    experts and cross-stitch's units are shared, though neither is a "hard" trunk."""
+    path = saved(("SGD",), model=ModelConfig(sharing=sharing, hidden=8, depth=1, experts=2))
+    at = app()
+    at.segmented_control(key="results").set_value("saved").run()
+    at.multiselect(key="open_runs").set_value([path]).run()
+    at.segmented_control(key="view").set_value("Conflict").run()
+    assert not at.exception, at.exception
+    assert not any("no shared parameters" in i.value for i in at.info), page_text(at)
+    assert any("**task A** and **task B**" in m.value for m in at.markdown), page_text(at)
+    assert len(at.get("plotly_chart")) == 3  # cosines, their latest heatmap, task gradient norms
+
+
+@pytest.mark.parametrize("sharing", ["hard", "independent"])
+def test_a_run_saved_before_metadata_decides_conflict_by_its_records(
+    jobs: list[TrainingJob],  # noqa: F811
+    sharing: str,
+) -> None:
+    path = saved(("SGD",), model=ModelConfig(sharing=sharing, hidden=8, depth=1))
+    summary_path = Path(path) / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    del summary["metadata"]  # as saved before runs kept their metadata
+    summary_path.write_text(json.dumps(summary))
+    at = app()
+    at.segmented_control(key="results").set_value("saved").run()
+    at.multiselect(key="open_runs").set_value([path]).run()
+    at.segmented_control(key="view").set_value("Conflict").run()
+    assert not at.exception, at.exception
+    says_nothing_shared = any("no shared parameters" in i.value for i in at.info)
+    assert says_nothing_shared == (sharing == "independent"), page_text(at)
+    assert len(at.get("plotly_chart")) == (0 if sharing == "independent" else 3)
 
 
 def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:  # noqa: F811
