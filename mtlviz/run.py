@@ -12,9 +12,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import torch
@@ -45,7 +44,6 @@ class RunResult:
     summary: pd.DataFrame  # mtlviz.summary.summary_table of the records
     saved: Path | None = None  # the run's directory, once saved
     save_error: str = ""  # why it could not be saved (the run itself is intact)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_experiment(
