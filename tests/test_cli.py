@@ -128,8 +128,8 @@ def test_train_loss_is_recorded_for_every_step_run_and_task(metrics):
 
 def test_validation_is_recorded_at_start_every_eval_and_end(metrics):
     val = metrics[metrics["metric"] == "val_loss"]
-    for (run, task), frame in val.groupby(["run", "task"]):
-        assert sorted(frame["step"]) == [0, 25, 50, STEPS], (run, task)
+    steps = {key: sorted(frame["step"]) for key, frame in val.groupby(["run", "task"])}
+    assert steps == {(run, task): [0, 25, 50, STEPS] for run in LABELS for task in TASKS}
     scores = metrics[metrics["metric"].isin(["val_r2", "val_accuracy"])]
     assert set(scores.loc[scores["metric"] == "val_r2", "task"]) == {"price"}
     assert set(scores.loc[scores["metric"] == "val_accuracy", "task"]) == {"click"}
@@ -238,20 +238,12 @@ def test_run_writes_a_strict_summary_with_the_listing_keys(cli):
     assert set(summary["best"]) == set(TASKS)
 
 
-@pytest.fixture
-def runs_folder(tmp_path, monkeypatch) -> Path:
-    """MTLVIZ_RUNS_DIR pointed at an empty temporary folder."""
-    folder = tmp_path / "runs"
-    monkeypatch.setenv("MTLVIZ_RUNS_DIR", str(folder))
-    return folder
-
-
-def test_run_without_out_writes_a_new_directory_in_the_runs_folder(tmp_path, runs_folder, capsys):
+def test_run_without_out_writes_a_new_directory_in_the_runs_folder(tmp_path, runs_directory, capsys):
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps({**SMALL_CONFIG, "train": {**SMALL_CONFIG["train"], "steps": 5}}))
     assert main(["run", str(config_path), "--quiet"]) == 0
     assert main(["run", str(config_path), "--quiet"]) == 0
-    first, second = sorted(runs_folder.iterdir())
+    first, second = sorted(runs_directory.iterdir())
     # The same title: the names differ by their time, or by a -2 suffix within one second.
     for path in (first, second):
         assert re.fullmatch(r"\d{8}-\d{6}-sgd-lr-0-05-vs-adam(-2)?", path.name)
@@ -259,7 +251,7 @@ def test_run_without_out_writes_a_new_directory_in_the_runs_folder(tmp_path, run
         config, _ = load_run(path)
         assert config.train.steps == 5
         assert load_summary(path)["status"] == "finished"
-    runs, notes = list_runs(runs_folder)
+    runs, notes = list_runs(runs_directory)
     assert sorted(r.name for r in runs) == [first.name, second.name]
     assert notes == []
     out = capsys.readouterr().out
@@ -267,9 +259,9 @@ def test_run_without_out_writes_a_new_directory_in_the_runs_folder(tmp_path, run
     assert f"wrote {second}" in out
 
 
-def test_rerun_of_a_saved_run_reproduces_its_metrics(cli, metrics, runs_folder, capsys):
+def test_rerun_of_a_saved_run_reproduces_its_metrics(cli, metrics, runs_directory, capsys):
     assert main(["rerun", str(cli["first"].out), "--quiet"]) == 0
-    [again_path] = runs_folder.iterdir()
+    [again_path] = runs_directory.iterdir()
     config, again = load_run(again_path)
     assert config == ExperimentConfig.from_dict(SMALL_CONFIG)
     # The same config and seed give the same numbers; only the wall-clock times differ.
@@ -285,7 +277,7 @@ def test_rerun_into_an_explicit_directory(cli, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("make", ["empty_dir", "missing"])
-def test_rerun_of_a_directory_without_config_exits_2_with_one_line(tmp_path, runs_folder, capsys, make):
+def test_rerun_of_a_directory_without_config_exits_2_with_one_line(tmp_path, runs_directory, capsys, make):
     run_dir = tmp_path / "not-a-run"
     if make == "empty_dir":
         run_dir.mkdir()
@@ -294,7 +286,7 @@ def test_rerun_of_a_directory_without_config_exits_2_with_one_line(tmp_path, run
     found = "no config.json in it" if make == "empty_dir" else "no such directory"
     assert captured.err == f"error: {run_dir}: expected a saved run directory, found {found}\n"
     assert captured.out == ""
-    assert not runs_folder.exists()
+    assert not runs_directory.exists()
 
 
 class InterruptedAtOnce(Engine):
@@ -305,13 +297,13 @@ class InterruptedAtOnce(Engine):
         yield  # a generator, as Engine.run is
 
 
-def test_interrupt_before_anything_was_recorded_saves_nothing(tmp_path, runs_folder, monkeypatch, capsys):
+def test_interrupt_before_anything_was_recorded_saves_nothing(tmp_path, runs_directory, monkeypatch, capsys):
     monkeypatch.setattr(run_module, "Engine", InterruptedAtOnce)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(SMALL_CONFIG))
     assert main(["run", str(config_path), "--quiet"]) == 130
     assert "nothing saved" in capsys.readouterr().err
-    assert not runs_folder.exists()
+    assert not runs_directory.exists()
 
 
 class SignalledEngine(Engine):
@@ -324,7 +316,7 @@ class SignalledEngine(Engine):
             yield chunk
 
 
-def test_ctrl_c_saves_what_was_recorded_as_a_stopped_run_and_exits_130(tmp_path, runs_folder, monkeypatch, capsys):
+def test_ctrl_c_saves_what_was_recorded_as_a_stopped_run_and_exits_130(tmp_path, runs_directory, monkeypatch, capsys):
     # Python turns SIGINT into KeyboardInterrupt unless it started with the signal ignored.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     monkeypatch.setattr(run_module, "Engine", SignalledEngine)
@@ -335,13 +327,13 @@ def test_ctrl_c_saves_what_was_recorded_as_a_stopped_run_and_exits_130(tmp_path,
     finally:
         signal.signal(signal.SIGINT, previous)
     assert code == 130
-    [path] = runs_folder.iterdir()
+    [path] = runs_directory.iterdir()
     _, records = load_run(path)
     summary = strict_json(path / "summary.json")
     last = int(records.loc[records["metric"] == "train_loss", "step"].max())
     assert (summary["status"], summary["steps"]) == ("stopped", last)
     assert 0 < last < STEPS
-    assert [r.status for r in list_runs(runs_folder)[0]] == ["stopped"]
+    assert [r.status for r in list_runs(runs_directory)[0]] == ["stopped"]
     assert f"stopped at step {last} of {STEPS}" in capsys.readouterr().err
 
 
@@ -366,9 +358,9 @@ def test_runs_lists_saved_runs_newest_first_with_notes(tmp_path, capsys):
     assert lines[3][column:].startswith("finished")
 
 
-def test_runs_reads_the_runs_folder_from_the_environment(runs_folder, capsys):
+def test_runs_reads_the_runs_directory_from_the_environment(runs_directory, capsys):
     assert main(["runs"]) == 0
-    assert capsys.readouterr().out == f"no saved runs in {runs_folder}\n"
-    saved(runs_folder, "only", "2026-01-01T00:00:00+00:00", "finished", 60)
+    assert capsys.readouterr().out == f"no saved runs in {runs_directory}\n"
+    saved(runs_directory, "only", "2026-01-01T00:00:00+00:00", "finished", 60)
     assert main(["runs"]) == 0
     assert "only" in capsys.readouterr().out.splitlines()[2]

@@ -93,6 +93,12 @@ def test_the_ui_never_imports_torch(file: Path):
     assert "torch" not in imports_of(file)
 
 
+def test_the_import_check_finds_an_import(tmp_path: Path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    import torch.nn as nn\n\nfrom numpy import array\nfrom . import torch\n")
+    assert imports_of(sample) == {"torch", "numpy"}  # a relative import is the package's own module
+
+
 def registry_names() -> set[str]:
     from mtlviz.config import TASK_SOURCES
     from mtlviz.methods import METHODS
@@ -125,7 +131,20 @@ def test_engine_and_ui_compare_no_registry_names(file: Path):
     assert compared_names(file, registry_names()) == []
 
 
+def quoted_names(file: Path, names: set[str]) -> list[str]:
+    """Registry names written as string literals anywhere in `file` ("sgd" or 'sgd')."""
+    text = file.read_text(encoding="utf-8")
+    return sorted(name for name in names if f'"{name}"' in text or f"'{name}'" in text)
+
+
+@pytest.mark.parametrize("file", sorted((PACKAGE / "ui").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_ui_quotes_no_registry_name(file: Path):
+    """Stricter than the comparison check: the UI reads names, defaults and choices from the specs."""
+    assert quoted_names(file, registry_names()) == []
+
+
 def test_the_name_check_finds_a_comparison(tmp_path: Path):
     sample = tmp_path / "sample.py"
     sample.write_text('if spec.name == "sgd" or name in ("adam", "other"):\n    pass\n')
     assert compared_names(sample, registry_names()) == ["line 1: 'sgd'", "line 1: 'adam'"]
+    assert quoted_names(sample, registry_names()) == ["adam", "sgd"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from mtlviz.models.registry import SHARING, SharingSpec
 
+
 def build_model(config: Any, tasks: tuple, input_dim: int, num_copies: int, seed: int) -> Any:
     """K copies of the chosen strategy, all with the same initial weights for a given seed."""
     import torch

@@ -67,6 +67,7 @@ SHARING: dict[str, SharingSpec] = {
             "MMoE (mixture of experts)",
             "Shared expert networks; each task's softmax gate weighs them for its own head.",
             "mmoe:MMoE",
+            uses=("experts",),
         ),
     ]
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
 
 from mtlviz.charts import loss_curves
@@ -50,12 +49,6 @@ def _frame(run: str, task: str, metric: str, steps: np.ndarray, values: np.ndarr
             "seconds": steps / 1000,
         }
     )
-
-
-def validated(figure: go.Figure) -> go.Figure:
-    """Figures are built without validation for speed; here every property is checked."""
-    go.Figure(figure.to_dict())  # raises on any invalid property
-    return figure
 
 
 def axis(fig, ref: str):
@@ -129,12 +122,9 @@ def test_y_axes_are_log_when_asked(log_y):
 
 
 @pytest.mark.parametrize("split", ["train", "validation", "both"])
-def test_figure_passes_full_plotly_validation(split):
+def test_figure_passes_full_plotly_validation(split, validated):
     # The builder skips Plotly's validation for speed; every property must still be valid.
-    records = make_records()
-    fig = loss_curves(records, RUNS, TASKS, split=split, smoothing=0.5, divergences=diverged("Adam", 150))
-    validated = go.Figure(fig.to_dict())
-    assert len(validated.data) == len(fig.data)
+    validated(loss_curves(make_records(), RUNS, TASKS, split=split, smoothing=0.5, divergences=diverged("Adam", 150)))
 
 
 def test_long_runs_are_downsampled_but_keep_their_spike():
@@ -181,7 +171,7 @@ def test_a_diverged_run_gets_a_marker_at_its_divergence_step():
     assert {m.xaxis for m in markers} == {t.xaxis for t in fig.data if t.mode != "markers+text"}
 
 
-def test_each_panel_says_the_events_loss_of_its_task_not_one_read_from_the_records():
+def test_each_panel_says_the_events_loss_of_its_task_not_one_read_from_the_records(validated):
     """The marker's number is the engine's (the live banner's), never re-derived from the
     records: here another seed's loss at that step (2.68e14) is higher than the loss that
     tripped divergence, and used to be the one shown."""
@@ -232,9 +222,10 @@ def test_smoothing_applies_to_train_lines_only():
 
 def test_step_range_limits_the_x_values():
     fig = loss_curves(make_records(), RUNS, TASKS, step_range=(50, 120))
-    for trace in fig.data:
-        assert min(trace.x) >= 50
-        assert max(trace.x) <= 120
+    assert len(fig.data) == 2 * len(RUNS) * len(TASKS)
+    for trace in fig.data:  # every step in the range, inclusive at both ends; validation every 50 steps
+        expected = range(50, 121) if trace.mode == "lines" else [50, 100]
+        assert list(trace.x) == list(expected), (trace.name, trace.mode)
 
 
 # ----------------------------------------------------------------------------- EMA
@@ -317,7 +308,7 @@ def trace_for(traces, fig, run: str, task: str):
     return trace
 
 
-def test_several_seeds_draw_one_mean_line_and_one_band_per_run_and_task():
+def test_several_seeds_draw_one_mean_line_and_one_band_per_run_and_task(validated):
     fig = validated(loss_curves(make_seeded_records(), RUNS, TASKS, split="train"))
     lines, bands = lines_and_bands(fig)
     assert len(lines) == len(bands) == len(RUNS) * len(TASKS)  # no line per seed
@@ -359,7 +350,7 @@ def test_smoothing_applies_to_the_mean_and_the_band_edges():
 
 
 @pytest.mark.parametrize("seeded", [False, True])
-def test_x_seconds_draws_against_the_mean_seconds_of_each_step(seeded):
+def test_x_seconds_draws_against_the_mean_seconds_of_each_step(seeded, validated):
     records = make_seeded_records() if seeded else make_records()
     fig = validated(loss_curves(records, RUNS, TASKS, x="seconds"))
     assert x_titles(fig) == {"", "wall-clock time (s)"}  # on the bottom panels

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
 
 from mtlviz.charts.conflict import conflict_reading, cosine_chart, cosine_heatmaps, latest_cosines, task_grad_norm_chart
@@ -37,14 +36,8 @@ def rows(run: str, step: int, pair: str, value: float) -> dict:
     }
 
 
-def validated(figure: go.Figure) -> go.Figure:
-    """Figures are built without validation for speed; here every property is checked."""
-    go.Figure(figure.to_dict())  # raises on any invalid property
-    return figure
-
-
 @pytest.mark.parametrize("metric", list(LAYER_CHARTS))
-def test_layer_chart_has_a_panel_per_layer_and_a_line_per_run(records: pd.DataFrame, metric: str) -> None:
+def test_layer_chart_has_a_panel_per_layer_and_a_line_per_run(records: pd.DataFrame, metric: str, validated) -> None:
     layers = layer_names(records)
     assert layers[:2] == ["trunk.0.weight", "trunk.0.bias"] and "heads.c.weight" in layers
     chosen = [name for name in layers if name.endswith("weight")]
@@ -70,7 +63,7 @@ def test_layer_chart_rejects_an_unknown_metric(records: pd.DataFrame) -> None:
         layer_chart(records, RUNS, ["trunk.0.weight"], "speed")
 
 
-def test_cosine_views(records: pd.DataFrame) -> None:
+def test_cosine_views(records: pd.DataFrame, validated) -> None:
     pairs = sorted(set(records.loc[records["metric"] == "grad_cosine", "task"]))
     assert pairs == ["a ↔ b", "a ↔ c", "b ↔ c"]
     figure = validated(cosine_chart(records, RUNS))
@@ -122,7 +115,7 @@ def source(records: pd.DataFrame, metric: str, run: str, column: str, name: str)
 
 
 @pytest.mark.parametrize("metric", ["update_ratio", "grad_norm", "effective_lr"])
-def test_layer_chart_with_seeds_draws_the_mean_line_per_run(records: pd.DataFrame, metric: str) -> None:
+def test_layer_chart_with_seeds_draws_the_mean_line_per_run(records: pd.DataFrame, metric: str, validated) -> None:
     layers = ["trunk.0.weight", "heads.a.weight"]
     figure = validated(layer_chart(two_seeds(records), RUNS, layers, metric, x="seconds", band="std"))
     lines = [t for t in figure.data if t.fill != "toself"]
@@ -145,7 +138,7 @@ def test_layer_chart_with_seeds_draws_the_mean_line_per_run(records: pd.DataFram
     assert len([t for t in plain.data if t.fill == "toself"]) == (len(lines) if metric == "effective_lr" else 0)
 
 
-def test_conflict_charts_with_seeds_draw_the_mean_line_per_run(records: pd.DataFrame) -> None:
+def test_conflict_charts_with_seeds_draw_the_mean_line_per_run(records: pd.DataFrame, validated) -> None:
     seeded = two_seeds(records)
     cosines = validated(cosine_chart(seeded, RUNS, x="seconds", band="minmax"))
     lines = [t for t in cosines.data if t.fill != "toself"]
@@ -165,7 +158,7 @@ def test_conflict_charts_with_seeds_draw_the_mean_line_per_run(records: pd.DataF
     np.testing.assert_array_equal(line.x, rows["step"].to_numpy())
 
 
-def test_cosine_heatmaps_average_the_seeds(records: pd.DataFrame) -> None:
+def test_cosine_heatmaps_average_the_seeds(records: pd.DataFrame, validated) -> None:
     single = cosine_heatmaps(records, RUNS, ("a", "b", "c"))
     seeded = validated(cosine_heatmaps(two_seeds(records), RUNS, ("a", "b", "c")))
     z, z_seeded = (np.asarray(f.data[0].z, dtype=float) for f in (single, seeded))

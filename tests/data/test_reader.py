@@ -44,11 +44,6 @@ def refused(data: bytes | str, filename: str = "table.csv", limits: TableLimits 
     return str(info.value)
 
 
-def line_of(text: str, row: str) -> int:
-    """The 1-based file line whose whole text is `row`."""
-    return text.split("\n").index(row) + 1
-
-
 def parquet_bytes(table: pa.Table | pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     if isinstance(table, pd.DataFrame):
@@ -291,7 +286,7 @@ def test_blank_column_name(header, column):
 # ------------------------------------------------------------------ broken rows
 
 
-def test_row_with_too_many_fields_names_its_file_line():
+def test_row_with_too_many_fields_names_its_file_line(line_of):
     text = csv_text(ROWS[:3] + [["3", "x", "1", "extra"]] + ROWS[4:])
     message = refused(text)
     line = line_of(text, "3,x,1,extra")
@@ -301,20 +296,20 @@ def test_row_with_too_many_fields_names_its_file_line():
     )
 
 
-def test_row_with_too_few_fields_is_refused_not_padded():
+def test_row_with_too_few_fields_is_refused_not_padded(line_of):
     text = csv_text(ROWS[:5] + [["5", "x"]] + ROWS[6:])
     message = refused(text)
     assert f"line {line_of(text, '5,x')} has 2 fields but the header has 3 columns" in message
 
 
-def test_ragged_row_line_counts_blank_lines_and_values_spanning_lines():
+def test_ragged_row_line_counts_blank_lines_and_values_spanning_lines(line_of):
     text = 'id,name,score\n1,"two\nlines",3\n\n\n4,5,6\n7,8,9,10\n11,12,13\n'
     message = refused(text)
     assert line_of(text, "7,8,9,10") == 7
     assert "line 7 has 4 fields" in message
 
 
-def test_semicolon_file_ragged_row_names_the_semicolon():
+def test_semicolon_file_ragged_row_names_the_semicolon(line_of):
     text = csv_text(ROWS[:4] + [["4", "x", "1", "2"]] + ROWS[5:], delimiter=";")
     message = refused(text)
     assert f"line {line_of(text, '4;x;1;2')} has 4 fields" in message and "extra semicolon" in message
@@ -330,7 +325,7 @@ def test_trailing_delimiter_on_every_row_is_ignored_with_a_note():
 
 
 @pytest.mark.parametrize("where", ["middle", "last"])
-def test_unclosed_quote_names_the_line_it_opens_on(where):
+def test_unclosed_quote_names_the_line_it_opens_on(where, line_of):
     bad = '6,"item 6,1' if where == "middle" else '6,item 6,"1'
     rows = [",".join(row) for row in ROWS]
     text = "id,name,score\n" + "\n".join(rows[:6] + [bad] + rows[7:]) + "\n"

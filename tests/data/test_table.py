@@ -60,10 +60,6 @@ def build_error(table: Table, *targets: str | TaskSpec, seed: int = 0, **fields)
     return str(info.value)
 
 
-def line_of(text: str, row: str) -> int:
-    return text.split("\n").index(row) + 1
-
-
 def assert_valid(taskset: TaskSet) -> None:
     for tensor in (taskset.x_train, taskset.y_train, taskset.x_val, taskset.y_val):
         assert tensor.dtype == torch.float32 and torch.isfinite(tensor).all()
@@ -189,7 +185,7 @@ def test_rows_needed_is_the_exact_minimum(val_fraction, needed):
 # ------------------------------------------------------------------ bad values
 
 
-def test_non_numeric_value_names_column_value_and_file_line():
+def test_non_numeric_value_names_column_value_and_file_line(line_of):
     y = [f"{i * 1.5}" for i in IDS]
     y[25] = "12,5 kg"
     table_text = "x,y\n" + "".join(f'{i},"{v}"\n' for i, v in zip(IDS, y))
@@ -198,7 +194,7 @@ def test_non_numeric_value_names_column_value_and_file_line():
     assert message == f"target column 'y' is numeric but holds 1 non-numeric value(s), e.g. '12,5 kg' on line {line}"
 
 
-def test_non_numeric_line_counts_blank_lines_and_values_spanning_lines():
+def test_non_numeric_line_counts_blank_lines_and_values_spanning_lines(line_of):
     text = 'x,note,y\n0,"two\nlines",1.5\n\n' + "".join(f"{i},n,{i * 1.5}\n" for i in range(1, 35))
     text += "35,n,oops\n" + "".join(f"{i},n,{i * 1.5}\n" for i in range(36, 40))
     message = build_error(text_table(text), "y", features=("x",))

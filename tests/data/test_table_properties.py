@@ -7,18 +7,22 @@ import io
 import numpy as np
 import pandas as pd
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from mtlviz.config import TableTasks, TaskSpec
 from mtlviz.data.reader import Table, read_table
 from mtlviz.data.table import build_table_taskset, preview
 from mtlviz.data.taskset import TaskSet
-from mtlviz.errors import DataError
+from mtlviz.errors import ConfigError, DataError
 
 # database=None: no .hypothesis folder in the working tree; failures print their example instead.
 FEW = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# For find(): generation only (no shrinking), so a search that succeeds costs a few examples.
+SEARCH = settings(
+    max_examples=200, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+)
 
 MAGIC = [b"", b"PAR1", b"PK\x03\x04", b"\x1f\x8b", b"\x80\x04\x95", b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf"]
 FILENAMES = ["t.csv", "t.tsv", "t.txt", "t.parquet", "t.pq", "t.pkl", "t.xlsx", "t.json", "t"]
@@ -189,3 +193,28 @@ def test_any_parquet_becomes_a_valid_taskset_or_a_data_error(data, choice):
     except DataError:
         return
     assert_valid(taskset, spec, report.rows_used)
+
+
+# The properties above return early on a refused file or a DataError. These make sure the
+# generators also reach their other end, a built TaskSet, so the checks on it do run.
+
+
+def builds(data: bytes, filename: str) -> bool:
+    """Whether `data` reads and builds a TaskSet with its last column as the one target."""
+    table = read_or_refuse(data, filename)
+    if table is None or len(table.frame.columns) < 2:
+        return False
+    spec = TableTasks(path=filename, targets=(TaskSpec(table.frame.columns[-1], "auto"),))
+    try:
+        build_table_taskset(table, spec, seed=0)
+    except (DataError, ConfigError):  # ConfigError: a column name that is not a valid task name
+        return False
+    return True
+
+
+def test_the_csv_generator_reaches_a_valid_taskset():
+    find(csv_files(), lambda data: builds(data, "t.csv"), settings=SEARCH)
+
+
+def test_the_parquet_generator_reaches_a_valid_taskset():
+    find(parquet_files(), lambda data: builds(data, "t.parquet"), settings=SEARCH)

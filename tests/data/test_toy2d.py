@@ -18,18 +18,6 @@ from mtlviz.data.toy2d import (
 )
 from mtlviz.models.toy2d import Toy2DModel, toy2d_losses
 
-
-def reference(x1: float, x2: float) -> tuple[float, float]:
-    """The losses written out with the math module, term by term as the paper states them."""
-    f1 = math.log(max(abs(0.5 * (-x1 - 7) - math.tanh(-x2)), 5e-6)) + 6
-    f2 = math.log(max(abs(0.5 * (-x1 + 3) + math.tanh(-x2) + 2), 5e-6)) + 6
-    g1 = ((-x1 + 7) ** 2 + 0.1 * (-x2 - 8) ** 2) / 10 - 20
-    g2 = ((-x1 - 7) ** 2 + 0.1 * (-x2 - 8) ** 2) / 10 - 20
-    c1 = max(math.tanh(x2 / 2), 0.0)
-    c2 = max(math.tanh(-x2 / 2), 0.0)
-    return c1 * f1 + c2 * g1, c1 * f2 + c2 * g2
-
-
 # The floors: 0.5(-x1 - 7) - tanh(-x2) = 0 at x1 = 2 tanh(x2) - 7, and f2's term is 0 at x1 = 7 - 2 tanh(x2).
 ON_F1_FLOOR = (2 * math.tanh(3.0) - 7, 3.0)
 ON_F2_FLOOR = (7 - 2 * math.tanh(3.0), 3.0)
@@ -46,8 +34,8 @@ POINTS = [
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_losses_match_the_formula(point):
-    expected = reference(*point)
+def test_losses_match_the_formula(point, toy2d_reference):
+    expected = toy2d_reference(*point)
     got = toy2d_losses(torch.tensor(point, dtype=torch.float64))
     assert got.dtype == torch.float64 and got.shape == (2,)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
@@ -205,14 +193,14 @@ def test_start_points_lie_in_the_plotted_square_off_the_pareto_set():
 # ----------------------------------------------------------------------------- model
 
 
-def test_model_rows_start_equal_in_float64():
+def test_model_rows_start_equal_in_float64(toy2d_reference):
     model = Toy2DModel((-8.5, 7.5), num_copies=4)
     assert [name for name, _ in model.named_parameters()] == ["point"]
     assert model.point.dtype == torch.float64 and model.point.shape == (4, 2)
     assert (model.point == torch.tensor([-8.5, 7.5], dtype=torch.float64)).all()
     losses = model.closed_form_losses()
     assert losses.shape == (4, 2) and losses.dtype == torch.float64
-    np.testing.assert_allclose(losses.detach().numpy(), np.tile(reference(-8.5, 7.5), (4, 1)), rtol=1e-12)
+    np.testing.assert_allclose(losses.detach().numpy(), np.tile(toy2d_reference(-8.5, 7.5), (4, 1)), rtol=1e-12)
     penalty = model.penalty()
     assert penalty.shape == (4,) and penalty.dtype == torch.float64 and (penalty == 0).all()
 

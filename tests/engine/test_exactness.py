@@ -87,6 +87,7 @@ def reference_run(config: ExperimentConfig, k: int) -> tuple[list[torch.Tensor],
 
 def train_losses(records: pd.DataFrame, run: str) -> pd.Series:
     rows = records[(records["run"] == run) & (records["metric"] == "train_loss")]
+    assert not rows.empty, f"no train loss recorded for {run!r}"  # two empty series would compare equal
     return rows.set_index(["step", "task"])["value"].sort_index()
 
 
@@ -117,6 +118,7 @@ def test_configuration_alone_gives_the_same_curve_as_in_a_group(sharing: str, de
         pd.testing.assert_series_equal(train_losses(alone, opt.label), train_losses(grouped, opt.label), rtol=RTOL)
         val = alone[alone["metric"] == "val_loss"].set_index(["step", "task"])["value"].sort_index()
         val_grouped = grouped[(grouped["run"] == opt.label) & (grouped["metric"] == "val_loss")]
+        assert len(val) == len(val_grouped) > 0
         pd.testing.assert_series_equal(val, val_grouped.set_index(["step", "task"])["value"].sort_index(), rtol=RTOL)
 
 

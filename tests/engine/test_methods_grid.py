@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,22 +46,18 @@ def grid(methods=METHODS, optimizers=OPTIMIZERS, sharing: str = "hard", steps: i
     )
 
 
-def records(config: ExperimentConfig) -> pd.DataFrame:
-    return pd.concat(list(Engine(config).run()), ignore_index=True)
-
-
 def losses(frame: pd.DataFrame) -> pd.DataFrame:
     keep = frame[frame["metric"].isin(["train_loss", "val_loss", "task_weight"])]
     keep = keep.astype({"run": str, "task": str, "metric": str})
     return keep.sort_values(["metric", "task", "step"])[["metric", "task", "step", "value"]].reset_index(drop=True)
 
 
-def test_every_row_of_the_grid_equals_its_own_separate_run():
-    together = records(grid())
+def test_every_row_of_the_grid_equals_its_own_separate_run(records_of):
+    together = records_of(grid())
     assert together["run"].nunique() == len(OPTIMIZERS) * len(METHODS)
     for optimizer in OPTIMIZERS:
         for method in METHODS:
-            alone = losses(records(grid(methods=(method,), optimizers=(optimizer,))))
+            alone = losses(records_of(grid(methods=(method,), optimizers=(optimizer,))))
             mine = losses(together[together["run"] == f"{optimizer.label} · {method.label}"])
             assert len(mine) == len(alone) > 0, (optimizer.label, method.label)
             np.testing.assert_allclose(mine["value"], alone["value"], rtol=1e-5, atol=1e-6)
@@ -74,8 +68,8 @@ def weights(frame: pd.DataFrame, run: str) -> pd.DataFrame:
     return rows.pivot_table(index="step", columns="task", values="value", observed=True)
 
 
-def test_task_weights_are_recorded_for_every_method_that_has_them():
-    frame = records(grid(optimizers=(OPTIMIZERS[1],)))
+def test_task_weights_are_recorded_for_every_method_that_has_them(records_of):
+    frame = records_of(grid(optimizers=(OPTIMIZERS[1],)))
     prefix = "Adam · "
     static = weights(frame, prefix + "Static weights")
     assert (static["a"] == 2.0).all() and (static["b"] == 1.0).all()
@@ -93,8 +87,8 @@ def test_task_weights_are_recorded_for_every_method_that_has_them():
         assert not weights(frame, prefix + name).empty
 
 
-def test_mgda_weights_lie_on_the_simplex():
-    frame = records(grid(methods=(MethodConfig("mgda"),), optimizers=(OPTIMIZERS[1],)))
+def test_mgda_weights_lie_on_the_simplex(records_of):
+    frame = records_of(grid(methods=(MethodConfig("mgda"),), optimizers=(OPTIMIZERS[1],)))
     mgda = weights(frame, "Adam")
     np.testing.assert_allclose(mgda.sum(axis=1), 1.0, atol=1e-5)
     assert (mgda.to_numpy() >= -1e-6).all()
@@ -121,17 +115,7 @@ def test_bad_methods_name_what_was_expected():
 # ---------------------------------------------------------------------------- toy2d
 
 
-def toy_losses(x1: float, x2: float) -> tuple[float, float]:
-    """The problem's formula, written out again independently of the package."""
-    f1 = math.log(max(abs(0.5 * (-x1 - 7) - math.tanh(-x2)), 5e-6)) + 6
-    f2 = math.log(max(abs(0.5 * (-x1 + 3) + math.tanh(-x2) + 2), 5e-6)) + 6
-    g1 = ((-x1 + 7) ** 2 + 0.1 * (-x2 - 8) ** 2) / 10 - 20
-    g2 = ((-x1 - 7) ** 2 + 0.1 * (-x2 - 8) ** 2) / 10 - 20
-    c1, c2 = max(math.tanh(x2 / 2), 0), max(math.tanh(-x2 / 2), 0)
-    return c1 * f1 + c2 * g1, c1 * f2 + c2 * g2
-
-
-def test_toy2d_trains_the_point_in_float64_from_its_start():
+def test_toy2d_trains_the_point_in_float64_from_its_start(records_of, toy2d_reference):
     start = (-8.5, 7.5)
     config = ExperimentConfig(
         tasks=Toy2DTasks(start=start),
@@ -139,10 +123,11 @@ def test_toy2d_trains_the_point_in_float64_from_its_start():
         methods=(MethodConfig("equal"), MethodConfig("mgda")),
         train=TrainConfig(steps=50, eval_every=25),
     )
-    frame = records(config)
+    frame = records_of(config)
     first = frame[(frame["metric"] == "val_loss") & (frame["step"] == 0)]
-    for task, expected in zip(("L1", "L2"), toy_losses(*start)):
+    for task, expected in zip(("L1", "L2"), toy2d_reference(*start)):
         values = first.loc[first["task"] == task, "value"]
+        assert len(values) == 2  # one per method
         np.testing.assert_allclose(values, expected, rtol=1e-12)  # float64 all the way
     path = frame[(frame["metric"] == "position") & (frame["run"] == "Adam · MGDA")]
     points = path.pivot_table(index="step", columns="layer", values="value", observed=True)
@@ -152,5 +137,5 @@ def test_toy2d_trains_the_point_in_float64_from_its_start():
     last = points.iloc[-1]
     train = frame[(frame["metric"] == "val_loss") & (frame["step"] == 50) & (frame["run"] == "Adam · MGDA")]
     got = train.set_index(train["task"].astype(str))["value"]
-    expected = toy_losses(last["x1"], last["x2"])
+    expected = toy2d_reference(last["x1"], last["x2"])
     assert (got["L1"], got["L2"]) == pytest.approx(expected, rel=1e-12)

@@ -1,19 +1,21 @@
 """Method registry: every spec is complete, cites its paper, builds an object that keeps the spec's promises,
-and the callables run on float64; the package imports without torch."""
+and the callables run on float64 and float32.
+
+That the package imports without torch is checked in tests/test_layering.py; that every
+option's default passes its own bounds, in tests/test_options.py.
+"""
 
 from __future__ import annotations
 
 import importlib
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 import torch
 
 from mtlviz.config import TaskSpec
-from mtlviz.methods import KINDS, METHODS, MethodContext, MethodSpec
+from mtlviz.methods import METHODS, MethodContext, MethodSpec
 from mtlviz.methods.base import Combined, Method
 from mtlviz.methods.cagrad import cagrad
 from mtlviz.methods.dwa import dwa_weights
@@ -23,30 +25,18 @@ from mtlviz.methods.mgda import mgda
 from mtlviz.methods.pcgrad import pcgrad
 from mtlviz.methods.static import static_weights
 from mtlviz.methods.uncertainty import uncertainty_objective
-from mtlviz.options import OptionSpec
 
 K, T, P = 3, 4, 6
-
-
-def test_the_specs_import_without_torch():
-    code = "import sys; sys.modules['torch'] = None; from mtlviz.methods import METHODS; print(' '.join(METHODS))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == list(METHODS)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_spec_is_complete(name):
     spec = METHODS[name]
-    assert spec.name == name == name.lower()
-    assert spec.kind in KINDS
+    assert name == name.lower()
     assert spec.title and spec.paper
     assert spec.help.endswith(".") and spec.help.count(". ") == 0  # one sentence
     for key, option in spec.options.items():
-        assert isinstance(option, OptionSpec), key
-        assert option.kind == "float" and option.help, key
-        assert option.low <= option.default, key
-        assert option.default <= option.high if option.high_inclusive else option.default < option.high, key
+        assert option.help, key  # the sidebar shows it under the option's widget
 
 
 @pytest.mark.parametrize("name", [name for name, spec in METHODS.items() if spec.paper != "baseline (no paper)"])
@@ -153,10 +143,6 @@ def _combined(result: Combined) -> list[torch.Tensor]:
     assert result.direction.shape == (K, P)
     assert result.weights is None or result.weights.shape == (K, T)
     return [result.direction] + ([] if result.weights is None else [result.weights])
-
-
-def test_every_method_has_a_call():
-    assert set(CALLS) == set(METHODS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

@@ -27,10 +27,6 @@ REASONABLE_LR = {
 pytestmark = pytest.mark.usefixtures("one_thread")  # as in the dashboard's jobs
 
 
-def test_every_optimizer_has_a_reasonable_lr_here():
-    assert set(REASONABLE_LR) == set(OPTIMIZERS)
-
-
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_option_defaults_match_torch(name):
     spec = OPTIMIZERS[name]
@@ -39,8 +35,7 @@ def test_option_defaults_match_torch(name):
         assert key in signature, f"{spec.cls.__name__} has no argument {key!r}"
         assert option.default == signature[key].default, key
         if option.kind == "bool":
-            assert isinstance(option.default, bool), key
-        assert option.low <= (option.default[0] if option.kind == "betas" else option.default) <= option.high, key
+            assert isinstance(option.default, bool), key  # torch's 0 would equal False
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

@@ -1,4 +1,5 @@
-"""Fixtures for the real-browser tests: a `streamlit run app.py` server and Chromium.
+"""Fixtures for the dashboard tests: the jobs an AppTest session submits, and for the
+real-browser tests a `streamlit run app.py` server and Chromium.
 
 Playwright's own browser download cannot work here; the tests drive the system
 Chromium. Without one they skip, unless MTLVIZ_REQUIRE_BROWSER=1 (set in CI),
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from mtlviz.jobs import JobRegistry, TrainingJob
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,6 +33,26 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SERVER_START_TIMEOUT = 60.0
+
+
+@pytest.fixture
+def jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[TrainingJob]]:
+    """Every job the app submits during the test; all are stopped and joined afterwards,
+    so no training thread outlives its test (they share the process and its job slots)."""
+    submitted: list[TrainingJob] = []
+    submit = JobRegistry.submit
+
+    def recording_submit(self: JobRegistry, *args, **kwargs) -> TrainingJob:
+        job = submit(self, *args, **kwargs)
+        submitted.append(job)
+        return job
+
+    monkeypatch.setattr(JobRegistry, "submit", recording_submit)
+    yield submitted
+    for job in submitted:
+        job.stop()
+    for job in submitted:
+        job.join(timeout=30)
 
 
 def _browser_unavailable(reason: str) -> None:
@@ -138,19 +161,29 @@ def browser(chromium_executable: str):
             chromium.close()
 
 
+def new_session(browser):
+    """(context, tab): a fresh browser session, its own context and cookies."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    return context, context.new_page()
+
+
+def load_app(tab, url: str) -> None:
+    """Open the app at `url` in `tab` and wait until it is connected and drawn."""
+    tab.goto(url, wait_until="domcontentloaded")
+    tab.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]", timeout=60_000)
+    tab.locator(".st-key-start button").wait_for(timeout=60_000)
+
+
 @pytest.fixture
 def page(browser, app_url: str, request: pytest.FixtureRequest, tmp_path: Path):
-    """A fresh browser session (own context) on the loaded, connected app.
+    """A fresh browser session on the loaded, connected app.
 
     On a test failure a full-page screenshot is written to the test's tmp_path.
     """
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
-    tab = context.new_page()
+    context, tab = new_session(browser)
     try:
-        tab.goto(app_url, wait_until="domcontentloaded")
-        tab.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]", timeout=60_000)
-        tab.locator(".st-key-start button").wait_for(timeout=60_000)
+        load_app(tab, app_url)
         yield tab
     finally:
         report = getattr(request.node, "rep_call", None)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mtlviz.jobs import JobRegistry, TrainingJob
+from mtlviz.jobs import TrainingJob
 from mtlviz.optim import OPTIMIZERS
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -24,32 +25,17 @@ DEFAULT_LABELS = ["SGD", "Adam", "AdamW"]
 TASKS = ["task A", "task B"]
 
 
-@pytest.fixture
-def jobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[TrainingJob]]:
-    """Every job the app submits during the test; all are stopped and joined afterwards,
-    so no training thread outlives its test (they share the process and its job slots)."""
-    submitted: list[TrainingJob] = []
-    submit = JobRegistry.submit
-
-    def recording_submit(self: JobRegistry, *args, **kwargs) -> TrainingJob:
-        job = submit(self, *args, **kwargs)
-        submitted.append(job)
-        return job
-
-    monkeypatch.setattr(JobRegistry, "submit", recording_submit)
-    yield submitted
-    for job in submitted:
-        job.stop()
-    for job in submitted:
-        job.join(timeout=30)
+def started_app(timeout: float = 60) -> AppTest:
+    """app.py run once in a fresh session."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 @pytest.fixture
 def at(jobs: list[TrainingJob]) -> AppTest:
-    app = AppTest.from_file(str(APP), default_timeout=30)
-    app.run()
-    assert not app.exception
-    return app
+    return started_app(timeout=30)
 
 
 def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float, what: str) -> None:
@@ -80,6 +66,11 @@ def progress_text(at: AppTest) -> str:
 
 def has_summary(at: AppTest) -> bool:
     return any(s.value == "Summary" for s in at.subheader)
+
+
+def summary_frame(at: AppTest) -> pd.DataFrame:
+    """The summary table: the one dataframe with a task and a status column."""
+    return next(d.value for d in at.dataframe if "task" in d.value.columns and "status" in d.value.columns)
 
 
 def expander_labels(at: AppTest) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import APP, has_summary, jobs, page_text, progress_text, run_until  # noqa: F401  (fixtures)
+from test_app import APP, has_summary, page_text, progress_text, run_until, started_app, summary_frame
 
 from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
 from mtlviz.jobs import TrainingJob
@@ -17,13 +17,6 @@ from mtlviz.share import QUERY_KEY, decode_config, encode_config
 from mtlviz.store import new_run_dir, runs_dir
 
 APP_TIMEOUT = 60
-
-
-def app() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def saved(labels: tuple[str, ...], steps: int = 30, model: ModelConfig | None = None) -> str:
@@ -45,15 +38,15 @@ def chart_runs(at: AppTest) -> set[str]:
     return {t["name"] for t in spec["data"] if t.get("name") and t.get("mode", "").startswith("lines")}
 
 
-def test_a_saved_run_opens_with_its_charts_and_summary(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_a_saved_run_opens_with_its_charts_and_summary(jobs: list[TrainingJob]) -> None:
     path = saved(("Slow", "Fast"))
-    at = app()
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="results").set_value("saved").run()
     assert [o.split(" · ")[0] for o in at.multiselect(key="open_runs").options] == ["Slow vs Fast"]
     at.multiselect(key="open_runs").set_value([path]).run()
     assert not at.exception, at.exception
     assert "Summary" in [s.value for s in at.subheader]
-    summary = next(d.value for d in at.dataframe if "task" in d.value.columns and "status" in d.value.columns)
+    summary = summary_frame(at)
     assert set(summary["run"]) == {"Slow", "Fast"}
     # Its settings go back into the sidebar, ready to train again.
     at.button(key="load_saved_settings").click().run()
@@ -66,13 +59,13 @@ def test_a_saved_run_opens_with_its_charts_and_summary(jobs: list[TrainingJob]) 
 
 @pytest.mark.parametrize("sharing", ["mmoe", "cross_stitch"])
 def test_a_saved_run_of_a_strategy_with_shared_parameters_shows_its_conflict(
-    jobs: list[TrainingJob],  # noqa: F811
+    jobs: list[TrainingJob],
     sharing: str,
 ) -> None:
     """Whether a strategy shares parameters is the engine's fact, saved with the run: mmoe's
     experts and cross-stitch's units are shared, though neither is a "hard" trunk."""
     path = saved(("SGD",), model=ModelConfig(sharing=sharing, hidden=8, depth=1, experts=2))
-    at = app()
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="results").set_value("saved").run()
     at.multiselect(key="open_runs").set_value([path]).run()
     at.segmented_control(key="view").set_value("Conflict").run()
@@ -84,7 +77,7 @@ def test_a_saved_run_of_a_strategy_with_shared_parameters_shows_its_conflict(
 
 @pytest.mark.parametrize("sharing", ["hard", "independent"])
 def test_a_run_saved_before_metadata_decides_conflict_by_its_records(
-    jobs: list[TrainingJob],  # noqa: F811
+    jobs: list[TrainingJob],
     sharing: str,
 ) -> None:
     path = saved(("SGD",), model=ModelConfig(sharing=sharing, hidden=8, depth=1))
@@ -92,7 +85,7 @@ def test_a_run_saved_before_metadata_decides_conflict_by_its_records(
     summary = json.loads(summary_path.read_text())
     del summary["metadata"]  # as saved before runs kept their metadata
     summary_path.write_text(json.dumps(summary))
-    at = app()
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="results").set_value("saved").run()
     at.multiselect(key="open_runs").set_value([path]).run()
     at.segmented_control(key="view").set_value("Conflict").run()
@@ -102,9 +95,9 @@ def test_a_run_saved_before_metadata_decides_conflict_by_its_records(
     assert len(at.get("plotly_chart")) == (0 if sharing == "independent" else 3)
 
 
-def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:
     first, second = saved(("SGD",)), saved(("SGD", "Other"))
-    at = app()
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="results").set_value("saved").run()
     at.multiselect(key="open_runs").set_value([first, second]).run()
     assert not at.exception, at.exception
@@ -112,22 +105,24 @@ def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:  
     assert {"Run 1", "Run 2"} <= {m.value.strip("*") for m in at.markdown}
 
 
-def test_the_page_link_holds_the_config_and_opens_it_again(jobs: list[TrainingJob]) -> None:  # noqa: F811
-    at = app()
+def test_the_page_link_holds_the_config_and_opens_it_again(jobs: list[TrainingJob]) -> None:
+    at = started_app(APP_TIMEOUT)
     at.number_input(key="steps").set_value(345).run()
     at.number_input(key="seeds").set_value(3).run()
-    config = decode_config(at.query_params[QUERY_KEY])
+    # The link is ?config=...: links shared before keep opening only while the key stays "config".
+    assert set(at.query_params) == {"config"}
+    config = decode_config(at.query_params["config"])
     assert (config.train.steps, config.train.seeds) == (345, 3)
     # A new session opened from that link starts with the same experiment.
     fresh = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
-    fresh.query_params[QUERY_KEY] = at.query_params[QUERY_KEY]
+    fresh.query_params["config"] = at.query_params["config"]
     fresh.run()
     assert not fresh.exception, fresh.exception
     assert fresh.session_state["steps"] == 345 and fresh.session_state["seeds"] == 3
     assert decode_config(fresh.query_params[QUERY_KEY]) == config
 
 
-def test_a_link_with_a_sweep_and_targets_restores_them(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_a_link_with_a_sweep_and_targets_restores_them(jobs: list[TrainingJob]) -> None:
     config = ExperimentConfig(
         tasks=SyntheticTasks(targets=(TaskSpec("price", loss_scale=10), TaskSpec("churn", "classification", 3))),
         optimizers=(OptimizerConfig("adam", (1e-4, 1e-3, 1e-2), "Adam"), OptimizerConfig("sgd", 0.1, "SGD")),
@@ -141,7 +136,7 @@ def test_a_link_with_a_sweep_and_targets_restores_them(jobs: list[TrainingJob]) 
     assert decode_config(at.query_params[QUERY_KEY]) == config
 
 
-def test_a_broken_link_says_so_and_keeps_the_defaults(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_a_broken_link_says_so_and_keeps_the_defaults(jobs: list[TrainingJob]) -> None:
     at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
     at.query_params[QUERY_KEY] = "1.not-a-config"
     at.run()
@@ -151,9 +146,9 @@ def test_a_broken_link_says_so_and_keeps_the_defaults(jobs: list[TrainingJob]) -
 
 
 @pytest.mark.parametrize("key", list(PRESETS))
-def test_each_preset_sets_the_controls_and_starts(jobs: list[TrainingJob], key: str) -> None:  # noqa: F811
+def test_each_preset_sets_the_controls_and_starts(jobs: list[TrainingJob], key: str) -> None:
     preset = PRESETS[key]
-    at = app()
+    at = started_app(APP_TIMEOUT)
     at.selectbox(key="preset").set_value(key).run()
     assert not at.exception, at.exception
     assert any(preset.title in i.value for i in at.info), "the explanation is shown"
@@ -164,7 +159,7 @@ def test_each_preset_sets_the_controls_and_starts(jobs: list[TrainingJob], key: 
     jobs[-1].stop()
 
 
-def test_seeds_and_a_sweep_train_and_summarise(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_seeds_and_a_sweep_train_and_summarise(jobs: list[TrainingJob]) -> None:
     config = ExperimentConfig(
         tasks=SyntheticTasks(num_samples=400),
         model=ModelConfig(hidden=16, depth=1),
@@ -177,7 +172,7 @@ def test_seeds_and_a_sweep_train_and_summarise(jobs: list[TrainingJob]) -> None:
     at.run()
     at.button(key="start").click().run()
     run_until(at, has_summary, 90, "summary")
-    summary = next(d.value for d in at.dataframe if "task" in d.value.columns and "status" in d.value.columns)
+    summary = summary_frame(at)
     assert set(summary["run"]) == {"Adam lr=0.001", "Adam lr=0.01", "SGD"}
     assert set(summary["seeds"]) == {2}
     assert set(summary.loc[summary["task"] == "task A", "target"]) == {"reached"}
@@ -197,7 +192,7 @@ def test_seeds_and_a_sweep_train_and_summarise(jobs: list[TrainingJob]) -> None:
     assert jobs[-1].saved is not None and str(jobs[-1].saved).startswith(str(runs_dir()))
 
 
-def test_methods_grid_and_toy2d_views(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_methods_grid_and_toy2d_views(jobs: list[TrainingJob]) -> None:
     config = ExperimentConfig.from_dict(
         {
             "tasks": {"source": "toy2d", "start": [-8.5, 7.5]},
@@ -215,7 +210,7 @@ def test_methods_grid_and_toy2d_views(jobs: list[TrainingJob]) -> None:  # noqa:
     at.button(key="start").click().run()
     run_until(at, has_summary, 90, "summary")
     assert jobs[-1].config == config
-    summary = next(d.value for d in at.dataframe if "task" in d.value.columns and "status" in d.value.columns)
+    summary = summary_frame(at)
     assert set(summary["run"]) == {"Adam · Equal weights", "Adam · MGDA", "Adam · CAGrad (c=0.3)"}
     assert "Task weights" in at.segmented_control(key="view").options
     at.segmented_control(key="view").set_value("Task weights").run()
@@ -227,12 +222,12 @@ def test_methods_grid_and_toy2d_views(jobs: list[TrainingJob]) -> None:  # noqa:
 
 
 def test_a_classroom_server_lists_only_the_sessions_own_runs(
-    jobs: list[TrainingJob],  # noqa: F811
+    jobs: list[TrainingJob],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     saved(("Someone else's",))
     monkeypatch.setenv("MTLVIZ_RUNS_VISIBLE", "session")
-    at = app()
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="results").set_value("saved").run()
     assert any("No saved runs yet" in i.value for i in at.info)
     # The session's own run is listed once it is saved.
@@ -246,7 +241,7 @@ def test_a_classroom_server_lists_only_the_sessions_own_runs(
     assert titles == ["SGD vs Adam vs AdamW"]
 
 
-def test_a_bundled_table_with_several_seeds_splits_it_per_seed(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_a_bundled_table_with_several_seeds_splits_it_per_seed(jobs: list[TrainingJob]) -> None:
     config = ExperimentConfig.from_dict(
         {
             "tasks": {"source": "table", "dataset": "penguins", "targets": ["species", "body_mass_g"]},

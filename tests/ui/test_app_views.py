@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
-from test_app import has_summary, jobs, page_text, progress_text, run_until  # noqa: F401  (fixtures)
+from test_app import has_summary, page_text, progress_text, run_until, started_app, summary_frame
 
 from mtlviz.jobs import TrainingJob
 
@@ -19,22 +19,8 @@ def start_small(at: AppTest, steps: int = 60) -> None:
     run_until(at, has_summary, 60, "summary")
 
 
-def summary_frame(at: AppTest) -> pd.DataFrame:
-    """The summary table (the one dataframe with a status column)."""
-    return next(d.value for d in at.dataframe if "status" in d.value.columns)
-
-
-def app(jobs: list[TrainingJob]) -> AppTest:  # noqa: F811
-    from test_app import APP
-
-    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT)
-    at.run()
-    assert not at.exception
-    return at
-
-
-def test_updates_and_conflict_views_render(jobs: list[TrainingJob]) -> None:  # noqa: F811
-    at = app(jobs)
+def test_updates_and_conflict_views_render(jobs: list[TrainingJob]) -> None:
+    at = started_app(APP_TIMEOUT)
     start_small(at)
     at.segmented_control(key="view").set_value("Updates").run()
     assert not at.exception
@@ -51,8 +37,8 @@ def test_updates_and_conflict_views_render(jobs: list[TrainingJob]) -> None:  # 
     assert len(at.get("plotly_chart")) == 3
 
 
-def test_conflict_view_says_when_nothing_is_shared(jobs: list[TrainingJob]) -> None:  # noqa: F811
-    at = app(jobs)
+def test_conflict_view_says_when_nothing_is_shared(jobs: list[TrainingJob]) -> None:
+    at = started_app(APP_TIMEOUT)
     at.selectbox(key="sharing").set_value("independent").run()
     start_small(at, steps=30)
     at.segmented_control(key="view").set_value("Conflict").run()
@@ -60,8 +46,8 @@ def test_conflict_view_says_when_nothing_is_shared(jobs: list[TrainingJob]) -> N
     assert not at.get("plotly_chart")
 
 
-def test_bundled_dataset_trains_and_shows_its_data(jobs: list[TrainingJob]) -> None:  # noqa: F811
-    at = app(jobs)
+def test_bundled_dataset_trains_and_shows_its_data(jobs: list[TrainingJob]) -> None:
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="task_source").set_value("dataset").run()
     assert not at.exception
     assert at.multiselect(key="targets_bundled:penguins").value == ["species", "sex", "body_mass_g"]
@@ -72,8 +58,8 @@ def test_bundled_dataset_trains_and_shows_its_data(jobs: list[TrainingJob]) -> N
     assert jobs[-1].config.tasks.dataset == "penguins"
 
 
-def test_upload_errors_are_shown_and_start_is_disabled(jobs: list[TrainingJob]) -> None:  # noqa: F811
-    at = app(jobs)
+def test_upload_errors_are_shown_and_start_is_disabled(jobs: list[TrainingJob]) -> None:
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="task_source").set_value("upload").run()
     assert not at.button(key="start").value and at.button(key="start").disabled
     at.file_uploader(key="upload").upload("sheet.csv", b"PK\x03\x04 not really a workbook", "text/csv").run()
@@ -83,7 +69,7 @@ def test_upload_errors_are_shown_and_start_is_disabled(jobs: list[TrainingJob]) 
     assert at.button(key="start").disabled
 
 
-def test_uploaded_table_trains_with_a_type_override(jobs: list[TrainingJob]) -> None:  # noqa: F811
+def test_uploaded_table_trains_with_a_type_override(jobs: list[TrainingJob]) -> None:
     rows = 120
     frame = pd.DataFrame(
         {
@@ -95,7 +81,7 @@ def test_uploaded_table_trains_with_a_type_override(jobs: list[TrainingJob]) -> 
     )
     buffer = io.StringIO()
     frame.to_csv(buffer, sep=";", index=False)
-    at = app(jobs)
+    at = started_app(APP_TIMEOUT)
     at.segmented_control(key="task_source").set_value("upload").run()
     at.file_uploader(key="upload").upload("mine.csv", buffer.getvalue().encode(), "text/csv").run()
     assert not at.exception
@@ -109,8 +95,8 @@ def test_uploaded_table_trains_with_a_type_override(jobs: list[TrainingJob]) -> 
     assert "<b>label</b>" in set(summary["task"])  # shown as text, never as HTML
 
 
-def test_pausing_keeps_training_but_freezes_the_panel(jobs: list[TrainingJob]) -> None:  # noqa: F811
-    at = app(jobs)
+def test_pausing_keeps_training_but_freezes_the_panel(jobs: list[TrainingJob]) -> None:
+    at = started_app(APP_TIMEOUT)
     at.number_input(key="steps").set_value(100_000).run()
     at.button(key="start").click().run()
     at.toggle(key="pause_live").set_value(True).run()

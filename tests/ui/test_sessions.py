@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import serve
+from conftest import load_app, new_session, serve
 
 pytestmark = pytest.mark.browser
 
@@ -19,16 +19,6 @@ def one_slot_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve(log, {"MTLVIZ_MAX_JOBS": "1"}, "--server.disconnectedSessionTTL", "5")
 
 
-def open_session(browser, url: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]", timeout=60_000)
-    page.locator(".st-key-start button").wait_for(timeout=60_000)
-    return context, page
-
-
 def set_steps(page, steps: int) -> None:
     box = page.locator(".st-key-steps input")
     box.fill(str(steps))
@@ -37,12 +27,14 @@ def set_steps(page, steps: int) -> None:
 
 
 def test_sessions_are_isolated_queue_and_a_closed_tab_frees_its_slot(browser, one_slot_url, tmp_path) -> None:
-    context_a, a = open_session(browser, one_slot_url)
+    context_a, a = new_session(browser)
+    load_app(a, one_slot_url)
     set_steps(a, 100_000)
     a.click(".st-key-start button")
     a.get_by_text("Step ").first.wait_for()
 
-    context_b, b = open_session(browser, one_slot_url)
+    context_b, b = new_session(browser)
+    load_app(b, one_slot_url)
     table = tmp_path / "mine.csv"
     rows = "\n".join(f"{i},{i % 5},{0.1 * i}" for i in range(120))
     table.write_text(f"x,{SECRET},y\n{rows}\n")
