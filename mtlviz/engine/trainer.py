@@ -28,7 +28,6 @@ from mtlviz.data.sources import build_task_model, build_taskset
 from mtlviz.data.taskset import TaskSet
 from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
 from mtlviz.engine.methods import LEARNED, TaskMethods
-from mtlviz.rows import Row, expand_rows, rows_from_optimizers
 from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
 from mtlviz.errors import TrainingError
 from mtlviz.optim import OPTIMIZERS
@@ -48,6 +47,7 @@ from mtlviz.records import (
     RowInfo,
     RunMetadata,
 )
+from mtlviz.rows import Row, expand_rows, rows_from_optimizers
 
 # Steps between host copies of the recorded losses (also flushed at every evaluation).
 CHUNK_STEPS = 25
