@@ -15,6 +15,7 @@ from typing import Any
 from mtlviz.errors import ConfigError
 from mtlviz.models.registry import SHARING
 from mtlviz.optim import OPTIMIZERS
+from mtlviz.records import PAIR_SEPARATOR
 
 # Server-side limits on what one experiment may ask for. The widgets use the same
 # bounds, but these are enforced here so a hand-written config cannot exceed them.
@@ -139,6 +140,11 @@ class TaskSpec:
     def __post_init__(self) -> None:
         p = self.path
         _set(self, "name", _text(_join(p, "name"), self.name, 40))
+        if PAIR_SEPARATOR.strip() in self.name:
+            # Task pairs are named "a ↔ b" in the records (gradient cosines): the name must not be ambiguous.
+            raise ConfigError(
+                _join(p, "name"), f"a task name cannot contain {PAIR_SEPARATOR.strip()!r}, found {self.name!r}"
+            )
         _choice(_join(p, "type"), self.type, TABLE_TASK_TYPES)
         _set(self, "num_classes", _int(_join(p, "num_classes"), self.num_classes, *LIMITS["num_classes"]))
         _set(self, "loss_scale", _float(_join(p, "loss_scale"), self.loss_scale, 0.0, 1e6, low_open=True))
@@ -646,6 +652,10 @@ class ExperimentConfig:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError("", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        except ValueError as exc:  # an integer literal beyond Python's digit limit
+            raise ConfigError("", f"not a usable config: {exc}") from None
+        except RecursionError:
+            raise ConfigError("", "not a usable config: nested too deeply") from None
         return cls.from_dict(data)
 
 

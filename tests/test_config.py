@@ -470,3 +470,15 @@ def test_validation_targets_must_name_tasks():
         ExperimentConfig.from_dict({"val_targets": {"nope": 0.1}})
     config = ExperimentConfig.from_dict({"val_targets": {"task B": 0.5}})
     assert ExperimentConfig.from_json(config.to_json()).val_targets == {"task B": 0.5}
+
+
+def test_a_task_name_with_the_pair_separator_is_refused():
+    """Gradient-cosine rows name task pairs "a ↔ b"; a task called "x ↔ y" would make them ambiguous."""
+    with pytest.raises(ConfigError, match=r"tasks.targets\[0\].name: a task name cannot contain '↔', found 'x ↔ y'"):
+        ExperimentConfig.from_dict({"tasks": {"targets": [{"name": "x ↔ y"}, {"name": "z"}]}})
+
+
+def test_a_huge_integer_literal_is_a_config_error_not_a_raw_value_error():
+    text = '{"train": {"steps": ' + "9" * 5000 + "}}"
+    with pytest.raises(ConfigError, match="not a usable config: Exceeds the limit"):
+        ExperimentConfig.from_json(text)
