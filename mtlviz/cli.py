@@ -1,12 +1,14 @@
 """Headless command line: run an experiment from a JSON config, same engine as the dashboard.
 
-python -m mtlviz run CONFIG.json [--out DIR]    (default DIR: a new directory in the runs folder)
-python -m mtlviz rerun RUN_DIR [--out DIR]     (RUN_DIR/config.json again, into a new directory)
+python -m mtlviz run CONFIG.json [--out DIR [--replace]]  (default DIR: a new directory in the runs folder)
+python -m mtlviz rerun RUN_DIR [--out DIR [--replace]]   (RUN_DIR/config.json again, into a new directory)
 python -m mtlviz runs [--dir RUNS]             (the saved runs, newest first)
 python -m mtlviz example-config > CONFIG.json
 
 The runs folder is $MTLVIZ_RUNS_DIR, or ./runs. Ctrl-C stops training, saves what
-was recorded with status "stopped" and exits 130.
+was recorded with status "stopped" and exits 130. --out onto a folder that is not
+empty exits 2 unless --replace (or --force) says to overwrite the run in it. A run
+trained on a table file keeps a copy of it (RUN_DIR/data/<file>), which rerun uses.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtlviz.config import ExperimentConfig
+from mtlviz.config import ExperimentConfig, TableTasks
 from mtlviz.errors import MtlvizError
 from mtlviz.records import RunMetadata
 from mtlviz.run import STOPPED, run_experiment
-from mtlviz.store import CONFIG_FILE, list_runs, new_run_dir, run_title, runs_dir
+from mtlviz.store import CONFIG_FILE, keep_table, list_runs, new_run_dir, run_title, runs_dir, table_for_rerun
 from mtlviz.summary import format_summary
 
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
@@ -41,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     for command in (run, rerun):
         command.add_argument(
             "--out", type=Path, default=None, help="output directory (default: a new directory in the runs folder)"
+        )
+        command.add_argument(
+            "--replace",
+            "--force",
+            action="store_true",
+            help="write into --out even when it is not empty (its run files are replaced)",
         )
         command.add_argument("--quiet", action="store_true", help="no progress bar")
     runs = commands.add_parser("runs", help="list the saved runs, newest first")
@@ -61,8 +69,14 @@ def main(argv: list[str] | None = None) -> int:
                 found = f"no {CONFIG_FILE} in it" if args.run_dir.is_dir() else "no such directory"
                 print(f"error: {args.run_dir}: expected a saved run directory, found {found}", file=sys.stderr)
                 return 2
-            return _run(config_path, args.out, quiet=args.quiet)
-        return _run(args.config, args.out, quiet=args.quiet)
+            config = _read_config(config_path)
+            if config is None:
+                return 2
+            return _run(table_for_rerun(args.run_dir, config), args.out, args.replace, quiet=args.quiet)
+        config = _read_config(args.config)
+        if config is None:
+            return 2
+        return _run(config, args.out, args.replace, quiet=args.quiet)
     except MtlvizError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -74,26 +88,51 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _run(config_path: Path, out: Path | None, quiet: bool) -> int:
+def _read_config(config_path: Path) -> ExperimentConfig | None:
+    """The config in the file (ConfigError when invalid); None, with the message printed, when unreadable."""
     try:
         text = config_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: cannot read config {config_path}: {exc}", file=sys.stderr)
-        return 2
-    config = ExperimentConfig.from_json(text)
+        return None
+    return ExperimentConfig.from_json(text)
+
+
+def _occupied(out: Path) -> str:
+    """What is in the way at `out` ("" when it is free: missing, or an empty folder)."""
+    if out.is_dir():
+        entries = sum(1 for _ in out.iterdir())
+        return f"a folder with {entries} entr{'ies' if entries != 1 else 'y'}" if entries else ""
+    return "a file" if out.exists() else ""
+
+
+def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool) -> int:
+    if out is not None:
+        found = _occupied(out)
+        if found and not (replace and out.is_dir()):
+            hint = "" if out.is_dir() else "; --replace only overwrites a run folder"
+            print(
+                f"error: --out {out}: expected a new or empty folder, found {found}. Pass --replace to overwrite the "
+                f"run in it, or choose another folder{hint}",
+                file=sys.stderr,
+            )
+            return 2
+    table = Path(config.tasks.path) if isinstance(config.tasks, TableTasks) and config.tasks.path else None
     start = time.perf_counter()
 
     def progress(chunk: pd.DataFrame, metadata: RunMetadata, step: int) -> None:
         if not quiet:
             _progress(step, config.train.steps, time.perf_counter() - start)
 
-    # The directory is made only when there is a run to save, so a config that fails
-    # to build leaves nothing behind.
-    result = run_experiment(
-        config,
-        on_chunk=progress,
-        save_to=lambda: out if out is not None else new_run_dir(runs_dir(), run_title(config)),
-    )
+    def directory() -> Path:
+        # Made only when there is a run to save, so a config that fails to build leaves nothing behind.
+        path = out if out is not None else new_run_dir(runs_dir(), run_title(config))
+        path.mkdir(parents=True, exist_ok=True)
+        if table is not None:  # a copy of the table goes with the run, so `rerun` works from any folder
+            keep_table(path, table.name, table)
+        return path
+
+    result = run_experiment(config, on_chunk=progress, save_to=directory)
     stopped = result.status == STOPPED
     if not quiet or stopped:
         print(file=sys.stderr)
@@ -120,11 +159,12 @@ def _list(root: Path | None, limit: int) -> int:
         print(f"no saved runs in {root}")
     else:
         print(f"{len(runs)} saved run{'s' if len(runs) != 1 else ''} in {root}, newest first")
-        rows = [("name", "status", "steps", "configurations")]
-        rows += [(r.name, r.status, str(r.steps), ", ".join(r.runs)) for r in runs]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        for name, status, steps, labels in rows:
-            print(f"{name:<{widths[0]}}  {status:<{widths[1]}}  {steps:>{widths[2]}}  {labels}")
+        rows = [("name", "status", "steps", "configurations", "experiment")]
+        rows += [(r.name, r.status, str(r.steps), ", ".join(r.runs), r.describe("subtitle")) for r in runs]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for name, status, steps, labels, experiment in rows:
+            line = f"{name:<{widths[0]}}  {status:<{widths[1]}}  {steps:>{widths[2]}}  {labels:<{widths[3]}}"
+            print(f"{line}  {experiment}".rstrip())
     for note in notes:
         print(f"note: {note}")
     return 0

@@ -42,6 +42,13 @@ TASK_WEIGHT = "task_weight"  # the weight a multi-task method gave each task's l
 POSITION = "position"  # toy2d only: the point x, one row per coordinate (layer "x1", "x2")
 SHARED = "shared"  # the layer value of gradient-conflict rows: all shared parameters together
 PAIR_SEPARATOR = " ↔ "
+# Two task gradients whose cosine is within ±CONFLICT_DEAD_ZONE are near orthogonal: they
+# barely interact, and a minibatch's noise flips the sign of such a cosine at random. Only a
+# cosine below -CONFLICT_DEAD_ZONE counts as conflict (the engine's conflict_share and the
+# Conflict view's reading alike), only one above +CONFLICT_DEAD_ZONE as aligned.
+CONFLICT_DEAD_ZONE = 0.05
+EFFECTIVE_LR = "effective_lr"  # the closed-form step size, from the optimizer's state
+MEASURED_STEP = "measured_step"  # |Δθ| / |g| measured per element, where no closed form is exact
 
 
 # Per configuration and layer (see mtlviz/engine/statistics.py for their meaning).
@@ -50,10 +57,13 @@ LAYER_METRICS = (
     "update_norm",
     "param_norm",
     "update_ratio",
-    "effective_lr",
-    "effective_lr_p10",
-    "effective_lr_p90",
+    EFFECTIVE_LR,
+    f"{EFFECTIVE_LR}_p10",
+    f"{EFFECTIVE_LR}_p90",
     "weight_decay_norm",
+    MEASURED_STEP,
+    f"{MEASURED_STEP}_p10",
+    f"{MEASURED_STEP}_p90",
 )
 # Every metric the engine records, in a fixed order (the metric column's categories).
 METRICS = (
@@ -120,14 +130,35 @@ CATALOGUE: dict[str, Metric] = {
             level="layer",
         ),
         Metric(
-            "effective_lr",
+            EFFECTIVE_LR,
             "Effective step size",
-            "lr / (√v̂ + ε)",
-            "Per-element step size from the optimizer's own state (median, 10-90% band); SGD's is its lr.",
+            "lr_eff (closed form)",
+            "Per-element step size read from the optimizer's own state by its exact rule (median, 10-90% band): "
+            "lr / (√v̂ + ε) per unit of first moment for Adam-type optimizers, per unit of gradient for "
+            "RMSprop and Adagrad, lr itself for plain SGD. Recorded only where that rule is exact.",
             level="layer",
         ),
-        Metric("effective_lr_p10", "Effective step size, 10th percentile", "lr / (√v̂ + ε)", "", level="layer"),
-        Metric("effective_lr_p90", "Effective step size, 90th percentile", "lr / (√v̂ + ε)", "", level="layer"),
+        Metric(
+            f"{EFFECTIVE_LR}_p10", "Effective step size, 10th percentile", "lr_eff (closed form)", "", level="layer"
+        ),
+        Metric(
+            f"{EFFECTIVE_LR}_p90", "Effective step size, 90th percentile", "lr_eff (closed form)", "", level="layer"
+        ),
+        Metric(
+            MEASURED_STEP,
+            "Measured step size",
+            "|Δθ| / |g| (measured)",
+            "Per-element step per unit of gradient, measured around optimizer.step() (median, 10-90% band), for "
+            "optimizers whose step has no exact closed form (SGD with momentum or Nesterov, RMSprop with "
+            "momentum, RAdam before its rectification). Elements with a near-zero gradient are left out.",
+            level="layer",
+        ),
+        Metric(
+            f"{MEASURED_STEP}_p10", "Measured step size, 10th percentile", "|Δθ| / |g| (measured)", "", level="layer"
+        ),
+        Metric(
+            f"{MEASURED_STEP}_p90", "Measured step size, 90th percentile", "|Δθ| / |g| (measured)", "", level="layer"
+        ),
         Metric(
             "weight_decay_norm",
             "Weight-decay part",
@@ -145,14 +176,17 @@ CATALOGUE: dict[str, Metric] = {
             GRAD_COSINE,
             "Gradient cosine",
             "cosine",
-            "Cosine between two tasks' gradients on the shared parameters; below 0 they pull in opposite directions.",
+            "Cosine between two tasks' gradients on the shared parameters: below "
+            f"-{CONFLICT_DEAD_ZONE:g} they pull in opposite directions (conflict), within ±{CONFLICT_DEAD_ZONE:g} "
+            f"they are near orthogonal (barely interact), above {CONFLICT_DEAD_ZONE:g} they agree.",
             level="pair",
         ),
         Metric(
             CONFLICT_SHARE,
             "Conflicting pairs",
             "share of pairs",
-            "Share of task pairs whose gradient cosine on the shared parameters is negative.",
+            f"Share of task pairs whose gradient cosine on the shared parameters is below -{CONFLICT_DEAD_ZONE:g}; "
+            f"cosines within ±{CONFLICT_DEAD_ZONE:g} are near orthogonal and do not count as conflict.",
             level="run",
         ),
         Metric(

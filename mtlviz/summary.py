@@ -18,6 +18,7 @@ SUMMARY_COLUMNS = [
     "task",
     "run",
     "seeds",
+    "seeds_used",
     "step",
     "val_loss",
     "val_loss_std",
@@ -32,6 +33,9 @@ SUMMARY_COLUMNS = [
     "status",
 ]
 NOT_REACHED = "not reached"
+# Two runs whose validation losses differ by less than this share at every evaluation coincide on a chart:
+# on a log axis 2% is under a hundredth of a decade, thinner than the line itself.
+COINCIDE_TOLERANCE = 0.02
 
 # run -> step (one seed), or run -> {seed: step} (the seeds that diverged)
 Diverged = dict[str, int] | dict[str, dict[int, int]]
@@ -83,9 +87,12 @@ def summary_table(
 ) -> pd.DataFrame:
     """One row per (task, run) from the last evaluation each seed reached.
 
-    Values are means over seeds (`*_std`: their standard deviation, ddof 0; 0
-    for one seed); seeds that diverged are left out of the means while any seed
-    of the run did not. `best` marks the lowest mean validation loss per task
+    Values are means over the seeds that did not diverge; `seeds` counts every
+    seed of the run, `seeds_used` those the values rest on. `*_std` is their
+    standard deviation (ddof 0), NaN from fewer than two seeds: one seed has no
+    spread to show. A run whose every seed diverged has no values at all (its
+    last evaluation, often the untrained step 0, is no result): NaN, `step` its
+    first divergence step, `seeds_used` 0. `best` marks the lowest mean validation loss per task
     among runs none of whose seeds diverged; `score` is accuracy
     (classification) or R^2 (regression); `rmse` is the regression error in the
     target's original units. `target_step` / `target_seconds`: mean over the
@@ -130,18 +137,21 @@ def summary_table(
         score_std=("score", lambda v: float(np.std(v))),
         rmse=("rmse", "mean"),
     ).reset_index()
-    table["seeds"] = (
-        wide.groupby(["task", "run"], sort=False)["seed"]
-        .nunique()
-        .reindex(pd.MultiIndex.from_frame(table[["task", "run"]]))
-        .to_numpy()
-    )
+    index = pd.MultiIndex.from_frame(table[["task", "run"]])
+    table["seeds"] = wide.groupby(["task", "run"], sort=False)["seed"].nunique().reindex(index).to_numpy()
+    healthy = wide[~wide["bad"]].groupby(["task", "run"], sort=False)["seed"].nunique()
+    table["seeds_used"] = healthy.reindex(index).fillna(0).astype(int).to_numpy()
+    values = ["val_loss", "val_loss_std", "score", "score_std", "rmse"]
+    table.loc[table["seeds_used"] == 0, values] = np.nan
+    dead = (table["seeds_used"] == 0).to_numpy()
+    if dead.any():
+        table.loc[dead, "step"] = [min(bad[run].values()) for run in table.loc[dead, "run"]]
+    table.loc[table["seeds_used"] < 2, ["val_loss_std", "score_std"]] = np.nan
     table["status"] = [_status(bad.get(run), n) for run, n in zip(table["run"], table["seeds"])]
 
     reached = time_to_target(records, targets)
     means = reached.groupby(["task", "run"])[["step", "seconds"]].mean()
     counts = reached.groupby(["task", "run"]).size()
-    index = pd.MultiIndex.from_frame(table[["task", "run"]])
     table["target_step"] = means["step"].reindex(index).to_numpy() if len(means) else np.nan
     table["target_seconds"] = means["seconds"].reindex(index).to_numpy() if len(means) else np.nan
     hits = counts.reindex(index).fillna(0).astype(int).to_numpy() if len(counts) else np.zeros(len(table), int)
@@ -170,6 +180,8 @@ def _status(bad: dict[int | None, int] | None, seeds: int) -> str:
     step = min(bad.values())
     if None in bad or seeds <= 1:
         return f"diverged at step {step}"
+    if len(bad) >= seeds:
+        return f"diverged at step {step} (all {seeds} seeds)"
     return f"diverged at step {step} ({len(bad)} of {seeds} seeds)"
 
 
@@ -179,6 +191,64 @@ def _target_text(has_target: bool, hits: int, seeds: int) -> str:
     if hits == 0:
         return NOT_REACHED
     return "reached" if hits == seeds else f"reached by {hits} of {seeds} seeds"
+
+
+def seeds_texts(summary: pd.DataFrame) -> list[str]:
+    """How many seeds each row's values rest on: "3", or "1 of 3" when some diverged ("0 of 3": none)."""
+    return [
+        str(n) if used == n else f"{used} of {n}"
+        for n, used in zip(summary["seeds"].astype(int), summary["seeds_used"].astype(int))
+    ]
+
+
+def coinciding_runs(records: pd.DataFrame, tolerance: float = COINCIDE_TOLERANCE) -> list[tuple[str, str, float]]:
+    """(run, run, largest relative difference) of each pair of runs whose curves coincide, in run order.
+
+    Two runs coincide when they were evaluated at the same (task, step)s, at
+    least two distinct steps (every run starts from the same weights, so step 0
+    alone says nothing), and at every one of them their validation losses (mean
+    over seeds) differ by less than `tolerance` of the larger in magnitude:
+    |a - b| < tolerance * max(|a|, |b|). On a chart one line then hides the other.
+    The third value is the largest |a - b| / max(|a|, |b|) over those evaluations.
+    """
+    val = _with_seed(records)
+    val = val[val["metric"] == VAL_LOSS]
+    if val.empty:
+        return []
+    val = val.astype({"run": str, "task": str})
+    means = val.groupby(["task", "step", "run"], sort=False)["value"].mean().unstack("run")  # (evaluations, runs)
+    runs = list(dict.fromkeys(val["run"]))
+    means = means.reindex(columns=runs)
+    present = means.notna().to_numpy()
+    values = means.to_numpy(dtype=np.float64)
+    steps = means.index.get_level_values("step").to_numpy()
+    pairs = []
+    for i in range(len(runs)):
+        for j in range(i + 1, len(runs)):
+            if not (present[:, i] == present[:, j]).all():
+                continue  # evaluated at different steps: one stopped or started elsewhere
+            both = present[:, i]
+            if len(np.unique(steps[both])) < 2:
+                continue
+            a, b = values[both, i], values[both, j]
+            scale = np.maximum(np.abs(a), np.abs(b))
+            gap = np.divide(np.abs(a - b), scale, out=np.zeros_like(scale), where=scale > 0)
+            if (gap < tolerance).all():
+                pairs.append((runs[i], runs[j], float(gap.max())))
+    return pairs
+
+
+def coincidence_notes(pairs: list[tuple[str, str, float]]) -> list[str]:
+    """One sentence per coinciding pair (from coinciding_runs), for a note by the chart or the summary."""
+    return [
+        f"{a} and {b} coincide: their validation losses differ by at most {_percent(gap)} at every evaluation, "
+        "so one line hides the other."
+        for a, b, gap in pairs
+    ]
+
+
+def _percent(share: float) -> str:
+    return f"{share:.1%}" if share >= 0.001 else "0.1%"
 
 
 def best_per_task(summary: pd.DataFrame) -> dict[str, str]:
@@ -210,8 +280,11 @@ def format_summary(summary: pd.DataFrame) -> str:
     """Plain-text table for the terminal, best rows starred."""
     if summary.empty:
         return "(no validation results)"
-    shown = summary.assign(best=summary["best"].map({True: "*", False: ""}))
-    drop = ["metric"]
+    shown = summary.assign(
+        best=summary["best"].map({True: "*", False: ""}),
+        seeds=seeds_texts(summary),
+    )
+    drop = ["metric", "seeds_used"]
     if (summary["seeds"] <= 1).all():
         drop += ["seeds", "val_loss_std", "score_std"]
     if not summary["target"].astype(bool).any():

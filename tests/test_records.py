@@ -41,3 +41,14 @@ def test_json_round_trip_writes_non_finite_losses_as_null():
 def test_damaged_metadata_is_a_value_error(damaged):
     with pytest.raises(ValueError, match="metadata: expected"):
         RunMetadata.from_dict(damaged)
+
+
+def test_step_size_metrics_name_their_kind():
+    """A closed-form step size and a measured one are different metrics, each saying which it is."""
+    from mtlviz.records import EFFECTIVE_LR, LAYER_METRICS, MEASURED_STEP
+
+    assert {EFFECTIVE_LR, MEASURED_STEP} <= set(LAYER_METRICS)
+    assert "closed form" in CATALOGUE[EFFECTIVE_LR].axis and "√v̂" not in CATALOGUE[EFFECTIVE_LR].axis
+    assert "measured" in CATALOGUE[MEASURED_STEP].axis and "|Δθ| / |g|" in CATALOGUE[MEASURED_STEP].axis
+    for suffix in ("_p10", "_p90"):
+        assert CATALOGUE[MEASURED_STEP + suffix].axis == CATALOGUE[MEASURED_STEP].axis

@@ -14,6 +14,8 @@ from mtlviz.summary import (
     SUMMARY_COLUMNS,
     best_learning_rates,
     best_per_task,
+    coincidence_notes,
+    coinciding_runs,
     final_losses,
     format_summary,
     summary_table,
@@ -80,9 +82,9 @@ def test_values_come_from_the_last_evaluation_of_each_run(records):
     assert (sgd["step"], sgd["val_loss"], sgd["metric"], sgd["score"]) == (100, 0.45, "r2", 0.82)
     adam = row(summary, "click", "Adam")
     assert (adam["step"], adam["val_loss"], adam["metric"], adam["score"]) == (100, 0.30, "accuracy", 0.88)
-    # The diverged run stopped evaluating at 50; its row is from there, not from step 0.
+    # The diverged run's last evaluation (step 50) is no result: its row has no values, at its divergence step.
     big = row(summary, "click", "Big lr")
-    assert (big["step"], big["val_loss"], big["score"]) == (50, 0.10, 0.99)
+    assert big["step"] == 60 and math.isnan(big["val_loss"]) and math.isnan(big["score"])
 
 
 def test_best_is_the_lowest_final_val_loss_per_task(records):
@@ -138,7 +140,7 @@ def test_format_summary_stars_the_best_rows(records):
 def test_scores_are_not_mixed_between_tasks(records):
     summary = summary_table(records, {"Big lr": 60})
     assert list(zip(summary["task"], summary["metric"])) == [("price", "r2")] * 3 + [("click", "accuracy")] * 3
-    assert summary["score"].notna().all()
+    assert summary.loc[summary["run"] != "Big lr", "score"].notna().all()  # the diverged run has no result
 
 
 # ---------------------------------------------------------------- seeds, targets, sweeps
@@ -238,3 +240,87 @@ def test_final_losses_blank_out_diverged_seeds(three_seeds):
     assert len(final) == 6 and set(final["step"]) == {100}
     sgd = final[final["run"] == "SGD"].set_index("seed")["val_loss"]
     assert math.isnan(sgd[1]) and not math.isnan(sgd[0])
+
+
+# ---------------------------------------------------------------- readouts a teacher can trust
+
+
+def sweep_with_a_survivor() -> pd.DataFrame:
+    """ "SGD lr=1": seeds 0 and 1 diverged at step 4, seed 2 survived; "SGD lr=0.1": three healthy seeds;
+    "SGD lr=10": every seed diverged at step 2, after its only evaluation at step 0."""
+    data = []
+    for seed, loss in ((0, 0.10), (1, 0.20), (2, 0.30)):
+        data += seeded("SGD lr=0.1", seed, 0, "price", val_loss=3.0, val_r2=-20.0, val_rmse=2.0)
+        data += seeded("SGD lr=0.1", seed, 400, "price", val_loss=loss, val_r2=0.9, val_rmse=0.3)
+        data += seeded("SGD lr=1", seed, 0, "price", val_loss=3.0, val_r2=-20.0, val_rmse=2.0)
+        data += seeded("SGD lr=10", seed, 0, "price", val_loss=3.177, val_r2=-20.16, val_rmse=2.0)
+    data += seeded("SGD lr=1", 2, 400, "price", val_loss=62.92, val_r2=-100.0, val_rmse=9.0)
+    return pd.DataFrame(data, columns=COLUMNS)
+
+
+SWEEP_DIVERGED = {"SGD lr=1": {0: 4, 1: 4}, "SGD lr=10": {0: 2, 1: 2, 2: 2}}
+
+
+def test_a_partly_diverged_run_says_how_many_seeds_its_values_rest_on_and_has_no_spread():
+    summary = summary_table(sweep_with_a_survivor(), SWEEP_DIVERGED)
+    survivor = row(summary, "price", "SGD lr=1")
+    assert (survivor["seeds"], survivor["seeds_used"]) == (3, 1)
+    assert survivor["val_loss"] == pytest.approx(62.92)
+    assert math.isnan(survivor["val_loss_std"]) and math.isnan(survivor["score_std"])  # no ± from one seed
+    healthy = row(summary, "price", "SGD lr=0.1")
+    assert (healthy["seeds"], healthy["seeds_used"]) == (3, 3)
+    assert healthy["val_loss_std"] == pytest.approx(np.std([0.1, 0.2, 0.3]))
+
+
+def test_a_wholly_diverged_run_presents_no_evaluation_as_its_result():
+    summary = summary_table(sweep_with_a_survivor(), SWEEP_DIVERGED)
+    dead = row(summary, "price", "SGD lr=10")
+    assert dead["seeds_used"] == 0
+    for column in ("val_loss", "val_loss_std", "score", "score_std", "rmse"):
+        assert math.isnan(dead[column]), column  # not the step-0 evaluation
+    assert dead["step"] == 2 and dead["status"] == "diverged at step 2 (all 3 seeds)"
+
+
+def test_format_summary_shows_k_of_n_seeds_and_no_plus_minus_zero():
+    text = format_summary(summary_table(sweep_with_a_survivor(), SWEEP_DIVERGED))
+    (survivor,) = [line for line in text.splitlines() if "SGD lr=1 " in line]
+    assert "1 of 3" in survivor and "62.92" in survivor
+    assert " 0 " not in survivor  # no "± 0" from the one surviving seed
+    (dead,) = [line for line in text.splitlines() if "SGD lr=10 " in line]
+    assert "3.177" not in dead and "-20.16" not in dead
+
+
+def test_one_seed_has_no_spread_either():
+    data = rows("A", 10, "price", val_loss=0.5, val_r2=0.5)
+    summary = summary_table(pd.DataFrame(data, columns=COLUMNS))
+    assert summary["seeds_used"].tolist() == [1]
+    assert math.isnan(summary["val_loss_std"].iloc[0])
+
+
+def test_runs_coincide_when_their_validation_losses_differ_by_under_2_percent_at_every_evaluation():
+    data = []
+    for step, loss in ((0, 3.0), (50, 1.0), (100, 0.5)):
+        for seed in (0, 1):
+            data += seeded("Adam", seed, step, "price", val_loss=loss)
+            data += seeded("AdamW", seed, step, "price", val_loss=loss * (1.015 if step == 50 else 1.0))
+            data += seeded("Close", seed, step, "price", val_loss=loss * (1.03 if step == 100 else 1.0))
+            data += seeded("SGD", seed, step, "price", val_loss=loss * 2)
+    records = pd.DataFrame(data, columns=COLUMNS)
+    ((a, b, gap),) = coinciding_runs(records)  # "Close" parts by 3% at its last evaluation
+    assert (a, b) == ("Adam", "AdamW") and gap == pytest.approx(0.015 / 1.015)
+    # The same start alone (every run's step 0) is no coincidence.
+    assert coinciding_runs(records[records["step"] == 0]) == []
+    assert coincidence_notes([("Adam", "AdamW", 0.0148)]) == [
+        "Adam and AdamW coincide: their validation losses differ by at most 1.5% at every evaluation, "
+        "so one line hides the other."
+    ]
+    assert "at most 0.1%" in coincidence_notes([("A", "B", 0.0)])[0]
+
+
+def test_a_run_that_stopped_early_does_not_coincide_with_one_that_went_on():
+    data = []
+    for step in (0, 50, 100):
+        data += rows("A", step, "price", val_loss=1.0)
+        if step < 100:
+            data += rows("B", step, "price", val_loss=1.0)
+    assert coinciding_runs(pd.DataFrame(data, columns=COLUMNS)) == []

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from mtlviz.charts.colors import run_colors
 from mtlviz.charts.facets import facet_lines
-from mtlviz.charts.figure import build_figure, compact, empty_figure, panel_grid, set_axes
+from mtlviz.charts.figure import Panel, build_figure, compact, empty_figure, panel_grid, set_axes
 from mtlviz.charts.seeds import aggregate_seeds
-from mtlviz.records import GRAD_COSINE, PAIR_SEPARATOR, TASK_GRAD_NORM
+from mtlviz.records import CONFLICT_DEAD_ZONE, GRAD_COSINE, PAIR_SEPARATOR, TASK_GRAD_NORM
 
 NO_SHARED = "This sharing strategy has no shared parameters, so the tasks' gradients never meet: nothing to conflict."
+ZONE = f"{CONFLICT_DEAD_ZONE:g}"
+# How each share is read out, with the bounds of the dead zone (records.CONFLICT_DEAD_ZONE).
+CONFLICTING = f"opposite directions (cos < −{ZONE})"
+NEAR_ORTHOGONAL = f"near orthogonal (|cos| ≤ {ZONE})"
+ALIGNED = f"aligned (cos > {ZONE})"
+SHARE_COLUMNS = ("conflicting", "near orthogonal", "aligned")
 
 
 def pair_names(records: pd.DataFrame) -> list[str]:
@@ -19,7 +28,11 @@ def pair_names(records: pd.DataFrame) -> list[str]:
 
 
 def cosine_chart(
-    records: pd.DataFrame, runs: list[str] | tuple[str, ...], x: str = "step", band: str | None = None
+    records: pd.DataFrame,
+    runs: list[str] | tuple[str, ...],
+    x: str = "step",
+    band: str | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Cosine between each pair of task gradients over time: one panel per pair.
 
@@ -30,10 +43,67 @@ def cosine_chart(
     pairs = pair_names(records)
     if data.empty:
         return empty_figure("No gradient-conflict measurements yet.")
-    layout, traces = facet_lines(data, runs, pairs, y_title="cosine", label="cosine", x=x, band=band)
+    layout, traces = facet_lines(data, runs, pairs, y_title="cosine", label="cosine", x=x, band=band, colors=colors)
     set_axes(layout, "y", range=[-1.05, 1.05], zeroline=True, zerolinecolor="#888888", zerolinewidth=1.5)
+    layout["shapes"] = dead_zone_bands(_panels(layout, len(pairs)))
     layout["uirevision"] = "cosines"
     return build_figure(traces, layout)
+
+
+def _panels(layout: dict, n: int) -> list[Panel]:
+    """The first n panels of a panel_grid layout (their axis references)."""
+    return [Panel("x" if i == 0 else f"x{i + 1}", "y" if i == 0 else f"y{i + 1}", 0, 0) for i in range(n)]
+
+
+def dead_zone_bands(panels: list[Panel]) -> list[dict]:
+    """A grey band over |cos| <= CONFLICT_DEAD_ZONE across each panel, behind the data; one legend entry."""
+    return [
+        {
+            "type": "rect",
+            "xref": f"{panel.xaxis} domain",
+            "yref": panel.yaxis,
+            "x0": 0,
+            "x1": 1,
+            "y0": -CONFLICT_DEAD_ZONE,
+            "y1": CONFLICT_DEAD_ZONE,
+            "fillcolor": "rgba(120, 120, 120, 0.18)",
+            "line": {"width": 0},
+            "layer": "below",
+            "name": f"near orthogonal, |cos| ≤ {ZONE}: not conflict",
+            "showlegend": i == 0,
+        }
+        for i, panel in enumerate(panels)
+    ]
+
+
+def _step_cosines(records: pd.DataFrame) -> pd.DataFrame:
+    """The cosine rows, one per (pair, run, step): with several seeds the mean over seeds at that step."""
+    data = records[records["metric"] == GRAD_COSINE]
+    return aggregate_seeds(data, "task", None).mean if not data.empty else data
+
+
+def _shares(values: np.ndarray) -> tuple[float, float, float]:
+    """(conflicting, near orthogonal, aligned) shares of the cosines, split by the dead zone."""
+    conflicting = float((values < -CONFLICT_DEAD_ZONE).mean())
+    aligned = float((values > CONFLICT_DEAD_ZONE).mean())
+    return conflicting, 1.0 - conflicting - aligned, aligned
+
+
+def conflict_shares(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (pair, configuration): the shares of its measurements that conflict, are
+    near orthogonal and are aligned, its median cosine and how many measurements there were.
+
+    With several seeds a measurement is the mean cosine over seeds at one step.
+    """
+    data = _step_cosines(records)
+    columns = ["pair", "configuration", *SHARE_COLUMNS, "median cosine", "measurements"]
+    rows = []
+    for (pair, run), group in data.groupby(["task", "run"], sort=False, observed=True):
+        values = group["value"].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values):
+            rows.append((str(pair), str(run), *_shares(values), float(np.median(values)), len(values)))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def latest_cosines(records: pd.DataFrame, run: str, tasks: list[str] | tuple[str, ...]) -> tuple[int, np.ndarray]:
@@ -115,6 +185,7 @@ def task_grad_norm_chart(
     tasks: list[str] | tuple[str, ...],
     x: str = "step",
     band: str | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Norm of each task's gradient on the shared parameters: one panel per task.
 
@@ -134,44 +205,109 @@ def task_grad_norm_chart(
         band=band,
         row_height=240,
         positive=True,
+        colors=colors,
     )
     set_axes(layout, "y", type="log", dtick=1)
     layout["uirevision"] = "task-grad-norms"
     return build_figure(traces, layout)
 
 
+def cosine_distribution(
+    records: pd.DataFrame, runs: list[str] | tuple[str, ...], colors: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Every measured cosine of each configuration as a box (median, quartiles, whiskers):
+    one panel per pair, the dead zone drawn behind, so "mostly near zero" reads at a glance."""
+    data = _step_cosines(records)
+    pairs = pair_names(records)
+    if data.empty:
+        return empty_figure("No gradient-conflict measurements yet.")
+    layout, panels = panel_grid(pairs, cols=2 if len(pairs) <= 4 else 3, row_height=260, x_title="", y_title="cosine")
+    colors = run_colors(runs, colors)
+    traces = []
+    for pair, panel in zip(pairs, panels):
+        rows = data[data["task"] == pair]
+        for run in runs:
+            values = rows.loc[rows["run"] == run, "value"].to_numpy(dtype=float)
+            if not len(values):
+                continue
+            traces.append(
+                {
+                    "type": "box",
+                    "y": compact(values),
+                    "name": run,
+                    "xaxis": panel.xaxis,
+                    "yaxis": panel.yaxis,
+                    "marker": {"color": colors[run], "size": 3},
+                    "line": {"color": colors[run]},
+                    "boxpoints": "outliers",
+                    "legendgroup": run,
+                    "showlegend": False,  # the configuration's name is under its box
+                    "hoverinfo": "y+name",
+                }
+            )
+    set_axes(layout, "y", range=[-1.05, 1.05], zeroline=True, zerolinecolor="#888888", zerolinewidth=1.5)
+    layout["shapes"] = dead_zone_bands(panels)
+    layout["legend"] = {"x": 1.01, "y": 1, "yanchor": "top"}
+    layout["uirevision"] = "cosine-distribution"
+    return build_figure(traces, layout)
+
+
+def _signed(value: float) -> str:
+    """+0.250, −0.014: three decimals, the sign always shown (a near-zero median reads as one)."""
+    return f"{value:+.3f}".replace("-", "−")
+
+
 def conflict_reading(records: pd.DataFrame, limit: int = 3) -> list[str]:
     """Plain-language sentences: how often each pair of tasks pulls the shared layers apart.
 
-    Pairs are ranked by their share of measurements with a negative cosine; each
-    sentence names the configuration under which the pair conflicted most and least.
-    With several seeds a measurement is the mean cosine over seeds at one step,
-    so a share reads the same however many seeds ran.
+    A cosine within ±CONFLICT_DEAD_ZONE is near orthogonal, not conflict. Pairs are
+    ranked by their share of conflicting measurements; each sentence says what most
+    measurements were, the three shares and the median cosine, and, where the
+    configurations differ, under which the pair conflicted most and least. With
+    several seeds a measurement is the mean cosine over seeds at one step, so a
+    share reads the same however many seeds ran.
     """
-    data = records[records["metric"] == GRAD_COSINE]
+    data = _step_cosines(records)
     if data.empty:
         return []
-    data = aggregate_seeds(data, "task", None).mean
+    per_run = conflict_shares(records)
     lines = []
-    by_pair = data.groupby("task", sort=False, observed=True)["value"]
-    share = by_pair.apply(lambda v: float((v < 0).mean())).sort_values(ascending=False)
-    for pair, fraction in share.head(limit).items():
+    overall = {
+        pair: (*_shares(values), float(np.median(values)))
+        for pair, values in (
+            (str(p), g["value"].to_numpy(dtype=float)) for p, g in data.groupby("task", sort=False, observed=True)
+        )
+    }
+    ranked = sorted(overall.items(), key=lambda item: (-item[1][0], item[1][3]))
+    for pair, (conflicting, orthogonal, aligned, median) in ranked[:limit]:
         a, b = pair.split(PAIR_SEPARATOR)
-        rows = data[data["task"] == pair]
-        mean = rows["value"].mean()
-        if fraction == 0:
-            text = (
-                f"Tasks **{a}** and **{b}** never pulled the shared layers in opposite directions "
-                f"(mean cosine {mean:.2f})."
-            )
-        else:
-            text = (
-                f"Tasks **{a}** and **{b}** pull the shared layers in opposite directions "
-                f"**{fraction:.0%}** of the time (mean cosine {mean:.2f})."
-            )
-        per_run = rows.groupby("run", sort=False, observed=True)["value"].apply(lambda v: float((v < 0).mean()))
-        if len(per_run) > 1 and per_run.max() - per_run.min() >= 0.1:
-            most, least = per_run.idxmax(), per_run.idxmin()
-            text += f" Most under {most} ({per_run[most]:.0%}), least under {least} ({per_run[least]:.0%})."
+        verdict = {
+            0: "mostly pull the shared layers in opposite directions",
+            1: "are mostly near orthogonal (their gradients barely interact)",
+            2: "mostly pull the shared layers the same way",
+        }
+        shares = (conflicting, orthogonal, aligned)
+        largest = int(np.argmax(shares))
+        head = verdict[largest] if shares[largest] > 0.5 else "are mixed"
+        opposite = (
+            f"never in {CONFLICTING}" if conflicting == 0 else f"in {CONFLICTING} **{conflicting:.0%}** of the time"
+        )
+        text = (
+            f"Tasks **{a}** and **{b}** {head}: {opposite}, {NEAR_ORTHOGONAL} **{orthogonal:.0%}**, "
+            f"{ALIGNED} **{aligned:.0%}**; median cosine {_signed(median)}."
+        )
+        runs = per_run[per_run["pair"] == pair].set_index("configuration")
+        if len(runs) > 1 and runs["conflicting"].max() - runs["conflicting"].min() >= 0.1:
+            # Ties go to the configuration whose median cosine is lower (resp. higher).
+            order = runs.sort_values(["conflicting", "median cosine"], ascending=[False, True]).index
+            text += f" Most under {_describe(runs, order[0])}, least under {_describe(runs, order[-1])}."
         lines.append(text)
     return lines
+
+
+def _describe(runs: pd.DataFrame, run: str) -> str:
+    row = runs.loc[run]
+    return (
+        f"{run} ({row['conflicting']:.0%} opposite, {row['near orthogonal']:.0%} near orthogonal, "
+        f"median {_signed(row['median cosine'])})"
+    )

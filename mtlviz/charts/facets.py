@@ -7,6 +7,8 @@ seconds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from mtlviz.charts.colors import run_colors
@@ -26,10 +28,15 @@ def facet_lines(
     band: str | None = None,
     row_height: int = 260,
     positive: bool = False,
+    colors: Mapping[str, str] | None = None,
+    diverged: Mapping[str, Mapping[int, int]] | None = None,
 ) -> tuple[dict, list[dict]]:
     """(layout, traces) for the rows of one metric in `data`, faceted by its task column.
 
     `positive`: the values go on a log axis, so a band never reaches below zero.
+    `colors`: run -> colour, the same in every chart of the run (by default one
+    per run drawn); `diverged`: run -> {seed: step it diverged}, so a mean line
+    says on how many seeds it rests after some diverged.
     """
     layout, panels = panel_grid(
         list(facets), cols=2 if len(facets) <= 4 else 3, row_height=row_height, x_title=check_x(x), y_title=y_title
@@ -41,12 +48,13 @@ def facet_lines(
         facets,
         "task",
         panels,
-        run_colors(runs),
+        {run: (colors or {}).get(run) or own for run, own in run_colors(runs).items()},
         set(),
         label=label,
         band=summary.band,
         x=x,
         seeds=summary.seeds,
+        diverged=diverged,
     )
     layout["legend"] = {"x": 1.01, "y": 1, "yanchor": "top"}
     return layout, traces

@@ -20,6 +20,7 @@ TEMPLATE_LAYOUT = {
     "hovermode": "closest",
     "margin": {"l": 60, "r": 10, "t": 40, "b": 40},
 }
+ROW_GAP_PX = 80  # tick labels (~18 px) + an x title (~22 px) + the next row's panel title (~20 px) + air
 AXIS = {"gridcolor": "#e5e5e5", "zerolinecolor": "#c8c8c8", "linecolor": "#bbbbbb", "showline": True}
 
 
@@ -38,10 +39,14 @@ def panel_grid(
     n = max(1, len(titles))
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
-    hgap, vgap = 0.07, min(0.12, 0.35 / rows)
+    total = max(320, row_height * rows)
+    margin = TEMPLATE_LAYOUT["margin"]
+    # Between rows: the upper panel's tick labels and x title, then the lower panel's title, in pixels,
+    # so a lower title never sits on the upper axis however tall the figure is.
+    hgap, vgap = 0.07, min(0.3, ROW_GAP_PX / (total - margin["t"] - margin["b"]))
     width = (1 - hgap * (cols - 1)) / cols
     height = (1 - vgap * (rows - 1)) / rows
-    layout: dict = {**TEMPLATE_LAYOUT, "height": max(320, row_height * rows), "annotations": []}
+    layout: dict = {**TEMPLATE_LAYOUT, "height": total, "annotations": []}
     panels = []
     for i in range(n):
         r, c = divmod(i, cols)
@@ -99,6 +104,31 @@ def compact(values: np.ndarray) -> np.ndarray:
     if np.issubdtype(values.dtype, np.integer):
         return values.astype(np.int32, copy=False)
     return values.astype(np.float32, copy=False)
+
+
+def with_font_size(figure: go.Figure, size: int) -> go.Figure:
+    """Every label of `figure` at `size` px or larger (a projector view): the layout font,
+    axis titles and tick labels, legend, annotations, colour bars and text on traces.
+    Margins grow with the labels. Changes `figure` in place and returns it."""
+    layout = figure.layout
+    layout.font.size = max(layout.font.size or 12, size)
+    for axis in [*figure.select_xaxes(), *figure.select_yaxes()]:
+        axis.title.font.size = max(axis.title.font.size or 0, size)
+        axis.tickfont.size = max(axis.tickfont.size or 0, size)
+        axis.automargin = True
+    layout.legend.font.size = max(layout.legend.font.size or 0, size)
+    layout.legend.title.font.size = max(layout.legend.title.font.size or 0, size)
+    for note in layout.annotations:
+        note.font.size = max(note.font.size or 0, size)
+    for trace in figure.data:
+        if "colorbar" in trace:
+            trace.colorbar.tickfont.size = max(trace.colorbar.tickfont.size or 0, size)
+            trace.colorbar.title.font.size = max(trace.colorbar.title.font.size or 0, size)
+        if "textfont" in trace:
+            trace.textfont.size = max(trace.textfont.size or 0, size)
+    if layout.title.text:
+        layout.title.font.size = max(layout.title.font.size or 0, round(size * 1.2))
+    return figure
 
 
 def empty_figure(message: str, height: int = 320) -> go.Figure:

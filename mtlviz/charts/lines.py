@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -88,6 +88,7 @@ def line_traces(
     band: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     x: str = "step",
     seeds: dict[str, int] | None = None,
+    diverged: Mapping[str, Mapping[int, int]] | None = None,
 ) -> list[dict]:
     """Traces of one metric: for each facet (panel) a line per run.
 
@@ -95,7 +96,10 @@ def line_traces(
     translucent area behind each line (the 10-90 percentile range, or the
     spread over seeds); smoothing applies to its edges as to the line.
     `x` is the column drawn along the x axis ("step" or "seconds"); `seeds`
-    (run -> number of seeds) makes the hover say the line is a mean.
+    (run -> number of seeds) makes the hover say the line is a mean;
+    `diverged` (run -> {seed: step it diverged}, from the run's metadata) makes
+    each point's hover, and the legend, say how many seeds the mean rests on
+    after a seed stopped.
     """
     check_x(x)
     series = group_series(frame, facet_column, x)
@@ -108,7 +112,7 @@ def line_traces(
             if (facet, run) not in series:
                 continue
             steps, xs, y = series[(facet, run)]
-            xs, y = _prepared(steps, xs, y, smoothing, transform)
+            steps, xs, y = _prepared(steps, xs, y, smoothing, transform, with_steps=True)
             if band and (facet, run) in lows and (facet, run) in highs:
                 # A quarter of the points per edge: a translucent area needs less detail than a line.
                 low = _prepared(*lows[(facet, run)], smoothing, transform, MAX_POINTS // 4)
@@ -118,6 +122,7 @@ def line_traces(
             legend_shown.add(run)
             n = (seeds or {}).get(run, 1)
             name = run if n == 1 else f"{run} (mean of {n} seeds)"
+            stopped = (diverged or {}).get(run, {}) if n > 1 else {}
             traces.append(
                 {
                     "type": "scatter",
@@ -135,19 +140,49 @@ def line_traces(
                     "hovertemplate": f"{name}<br>{x_hover}<br>{label or facet} %{{y:.4g}}<extra></extra>",
                 }
             )
+            if stopped:
+                traces[-1].update(_rests_on(run, steps, n, stopped, x_hover, label or facet))
     return traces
 
 
+def _rests_on(run: str, steps: np.ndarray, seeds: int, stopped: Mapping[int, int], x_hover: str, label: str) -> dict:
+    """Name and hover of a mean line some of whose seeds diverged: on how many seeds each point rests.
+
+    A seed that diverged at step s has no finite loss from s on, so the points
+    from s on are the mean of the others.
+    """
+    at = np.sort(np.fromiter(stopped.values(), dtype=np.int64))  # (diverged seeds,)
+    gone = np.searchsorted(at, steps, side="right")  # (points,): seeds diverged at or before each point
+    said = np.array(
+        [f"mean of {seeds} seeds"]
+        + [f"mean of {seeds - k} of {seeds} seeds ({k} diverged)" for k in range(1, seeds + 1)]
+    )[np.minimum(gone, seeds)]
+    left = seeds - min(len(at), seeds)
+    return {
+        "name": f"{run} ({left} of {seeds} seeds after step {int(at[-1])})",
+        "customdata": said,
+        "hovertemplate": f"{run}<br>{x_hover}<br>{label} %{{y:.4g}}<br>%{{customdata}}<extra></extra>",
+    }
+
+
 def _prepared(
-    steps: np.ndarray, xs: np.ndarray, y: np.ndarray, smoothing: float, transform, max_points: int = MAX_POINTS
-) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) smoothed, transformed and downsampled; points are chosen on the steps."""
+    steps: np.ndarray,
+    xs: np.ndarray,
+    y: np.ndarray,
+    smoothing: float,
+    transform,
+    max_points: int = MAX_POINTS,
+    with_steps: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """(x, y) smoothed, transformed and downsampled, (steps, x, y) `with_steps`; points are chosen on the steps."""
     if smoothing:
         y = ema(y, smoothing)
     if transform is not None:
         y = transform(y)
     index = downsample_index(steps, y, max_points)
-    return (xs, y) if index is None else (xs[index], y[index])
+    if index is not None:
+        steps, xs, y = steps[index], xs[index], y[index]
+    return (steps, xs, y) if with_steps else (xs, y)
 
 
 def _band(low: tuple, high: tuple, panel: Panel, color: str, run: str) -> dict:

@@ -1,7 +1,14 @@
-"""Per-task loss curves: one panel per task, one colour per configuration."""
+"""Per-task loss curves: one panel per task, one colour per run.
+
+A log axis is used only where every drawn loss is positive (Toy 2D's losses go
+below zero): otherwise the figure is linear and says why (`log_scale_note`). A
+log axis spanning under two decades gets explicit tick labels, so it never
+shows one number or none.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,6 +35,8 @@ def loss_curves(
     step_range: tuple[int, int] | None = None,
     band: str | None = "std",
     x: str = "step",
+    diverged_seeds: Mapping[str, Mapping[int, int]] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Loss against step (or wall-clock seconds) per task.
 
@@ -39,13 +48,24 @@ def loss_curves(
     a band: mean ± std (band="std"), the seeds' min-max (band="minmax"), or none
     (band=None); see charts/seeds.py.
     With x="seconds" the lines run against the mean wall-clock time of each step.
+    `diverged_seeds` (run -> {seed: step}, from the metadata) makes a mean line
+    say on how many seeds it rests after some diverged. `colors` maps runs to
+    their colours (the same in every chart of the run); by default one each.
+    log_y asks for a log axis; it is used only when every drawn loss is positive.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, found {split!r}")
     x_title = check_x(x)
-    colors = run_colors(runs)
+    colors = {run: (colors or {}).get(run) or own for run, own in run_colors(runs).items()}
     layout, panels = panel_grid(list(tasks), cols=2 if len(tasks) <= 4 else 3, x_title=x_title, y_title="loss")
     data = records if step_range is None else records[records["step"].between(*step_range)]
+    lowest = _lowest_drawn(data, runs, tasks, split)
+    log_off = None
+    if log_y and lowest is not None and lowest <= 0:
+        log_y = False
+        log_off = (
+            f"Log scale is off: some losses are ≤ 0 (the lowest is {lowest:.4g}), and a log axis cannot show them."
+        )
     diverged = {run: event for run, event in (divergences or {}).items() if run in colors}
     shown: set[str] = set()
     traces: list[dict] = []
@@ -66,6 +86,7 @@ def loss_curves(
             band=train.band,
             x=x,
             seeds=train.seeds,
+            diverged=diverged_seeds,
         )
     if split in ("validation", "both"):
         val = aggregate_seeds(data[data["metric"] == VAL_LOSS], "task", band, positive=log_y)
@@ -83,10 +104,11 @@ def loss_curves(
             band=val.band,
             x=x,
             seeds=val.seeds,
+            diverged=diverged_seeds,
         )
     # A diverged configuration's loss can reach 1e25: scale the axes to the healthy
     # ones, and pin its marker to the top edge (the marker's text has the real loss).
-    healthy = [t for t in traces if t["name"] not in diverged]
+    healthy = [t for t in traces if t["legendgroup"] not in diverged]
     low, high = _value_range(healthy or traces, log_y)
     top = high if diverged and healthy else None
     ceiling = None if top is None else (10**top if log_y else top)  # in data units
@@ -100,19 +122,70 @@ def loss_curves(
             )
     if log_y:
         axis = {"type": "log"}
-        if low is not None and high - low <= 6:
-            # A short range: one labelled tick per decade, not the cluttered 2s and 5s.
-            axis["dtick"] = 1
         if top is not None:
             margin = 0.05 * (high - low or 1)
             axis["range"] = [low - margin, high + 3 * margin]
         set_axes(layout, "y", **axis)
+        for panel in panels:
+            # Each panel's own range: one labelled tick per decade, or explicit ticks under two decades.
+            name = "yaxis" + panel.yaxis.removeprefix("y")
+            own = [t for t in (healthy or traces) if t["yaxis"] == panel.yaxis]
+            layout[name] = {**layout[name], **_log_ticks(*_value_range(own, True))}
     elif top is not None:
         margin = 0.05 * (high - low or 1)
         set_axes(layout, "y", range=[low - margin, high + 3 * margin])
     layout["legend"] = {"title": {"text": "solid: train<br>dashed: validation"}, "x": 1.01, "y": 1, "yanchor": "top"}
     layout["uirevision"] = "loss_curves"  # keeps legend toggles across live refreshes
+    if log_off:
+        layout["meta"] = {"log_scale_off": log_off}
     return build_figure(traces, layout)
+
+
+def log_scale_note(figure: go.Figure) -> str | None:
+    """Why a loss_curves figure asked for a log axis is linear, or None when it is not."""
+    meta = figure.layout.meta
+    return meta.get("log_scale_off") if isinstance(meta, dict) else None
+
+
+def _lowest_drawn(data: pd.DataFrame, runs, tasks, split: str) -> float | None:
+    """The lowest loss the figure draws (the split's metrics, these runs and tasks); None with none."""
+    metrics = {"train": [TRAIN_LOSS], "validation": [VAL_LOSS], "both": [TRAIN_LOSS, VAL_LOSS]}[split]
+    drawn = data["metric"].isin(metrics) & data["run"].isin(list(runs)) & data["task"].isin(list(tasks))
+    values = data.loc[drawn, "value"].to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.min()) if len(values) else None
+
+
+def _log_ticks(low: float | None, high: float | None) -> dict:
+    """Tick settings of a log axis whose values span log10 units [low, high].
+
+    Two decades or more: one labelled tick per decade. Less: explicit ticks,
+    1-2-5 or every digit per decade, or evenly spaced when even that gives fewer
+    than three, each labelled with three significant digits.
+    """
+    if low is None or high is None:
+        return {}
+    if high - low >= 2:
+        return {"dtick": 1} if high - low <= 6 else {}
+    bottom, top = 10**low, 10**high
+    decades = range(math.floor(low) - 1, math.ceil(high) + 1)
+    ticks: list[float] = []
+    for digits in ((1, 2, 5), tuple(range(1, 10))):
+        ticks = [d * 10.0**e for e in decades for d in digits if bottom * (1 - 1e-6) <= d * 10.0**e <= top * (1 + 1e-6)]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 3 and top > bottom:
+        step = _nice((top - bottom) / 4)
+        ticks = [float(v) for v in np.arange(math.ceil(bottom / step - 1e-6) * step, top * (1 + 1e-6), step)]
+    if not ticks:
+        ticks = [bottom]
+    return {"tickmode": "array", "tickvals": ticks, "ticktext": [f"{v:.3g}" for v in ticks]}
+
+
+def _nice(step: float) -> float:
+    """The 1, 2 or 5 times a power of ten nearest above `step`."""
+    power = 10.0 ** math.floor(math.log10(step))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= step)
 
 
 def _value_range(traces: list[dict], log_y: bool) -> tuple[float | None, float | None]:

@@ -9,6 +9,7 @@ configuration's point. Both are pure: records in, figure out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
@@ -42,6 +43,7 @@ def loss_space_chart(
     tasks: list[str] | tuple[str, ...] = ("L1", "L2"),
     front: np.ndarray | None = None,
     log: bool = False,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Train loss of tasks[0] (x) against tasks[1] (y), one trajectory per configuration.
 
@@ -81,7 +83,7 @@ def loss_space_chart(
                 "hovertemplate": f"Pareto front<br>{tasks[0]} %{{x:.4g}}<br>{tasks[1]} %{{y:.4g}}<extra></extra>",
             }
         )
-    colors = run_colors(runs)
+    colors = run_colors(runs, colors)
     labels = {"x": tasks[0], "y": tasks[1]}
     for run, path in paths.items():
         traces += _trajectory(run, path, colors[run], seeds.get(run, 1), labels, log)
@@ -103,26 +105,32 @@ def toy2d_contour_chart(
     runs: list[str] | tuple[str, ...],
     start: tuple[float, float] | None = None,
     resolution: int = 200,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """The toy2d landscape in (x1, x2): mean loss contours, the Pareto set, and each configuration's path.
 
     The contour map is (L1 + L2) / 2 on a resolution x resolution grid over
-    [-10, 10]^2, widened (to whole numbers) where a path or `start` lies
-    outside it; paths come from the `position` records (mean over seeds) and
-    run from a circle at the first step to a star at the last; `start`, when
-    given, marks the configured start point (shown before any step is recorded).
+    [-10, 10]^2; when a path or `start` leaves it, over the paths, the start and
+    the Pareto set (with a little room, rounded out to whole numbers) instead;
+    paths come from the `position` records (mean over seeds) and run from a
+    circle at the first step to a star at the last; `start`, when given, marks
+    the configured start point (shown before any step is recorded).
     Both axes have the same scale, so the landscape is not stretched.
     """
     if not 2 <= resolution <= MAX_RESOLUTION:
         raise ValueError(f"expected a resolution in [2, {MAX_RESOLUTION}], found {resolution}")
     rows = records[(records["metric"] == POSITION) & records["layer"].isin(COORDINATES) & records["run"].isin(runs)]
     paths, seeds = _paths(rows, "layer", COORDINATES, runs)
-    x_values = [np.array(X_RANGE)] + [a for _, a, _ in paths.values()]
-    y_values = [np.array(X_RANGE)] + [b for _, _, b in paths.values()]
+    pareto = pareto_set(200)
+    x_values = [pareto[:, 0]] + [a for _, a, _ in paths.values()]
+    y_values = [pareto[:, 1]] + [b for _, _, b in paths.values()]
     if start is not None:
         x_values.append(np.array([start[0]], dtype=np.float64))
         y_values.append(np.array([start[1]], dtype=np.float64))
-    x_bounds, y_bounds = _bounds(x_values), _bounds(y_values)
+    if _within(x_values, X_RANGE) and _within(y_values, X_RANGE):
+        x_bounds = y_bounds = X_RANGE  # the papers' square, when everything is in it
+    else:  # fitted to the paths and the Pareto set: a path far out does not squeeze them into a corner
+        x_bounds, y_bounds = _bounds(x_values), _bounds(y_values)
 
     x_grid, y_grid, mean = _landscape(resolution, x_bounds, y_bounds)
     # Colours and contour levels span the square's values: a widened map reaches losses of 70
@@ -150,7 +158,6 @@ def toy2d_contour_chart(
             "hovertemplate": "x1 %{x:.3g}<br>x2 %{y:.3g}<br>(L1 + L2) / 2 %{z:.4g}<extra></extra>",
         }
     ]
-    pareto = pareto_set(200)
     traces.append(
         {
             "type": "scatter",
@@ -174,7 +181,7 @@ def toy2d_contour_chart(
                 "hovertemplate": f"start ({start[0]:g}, {start[1]:g})<extra></extra>",
             }
         )
-    colors = run_colors(runs)
+    colors = run_colors(runs, colors)
     labels = {"x": "x1", "y": "x2"}
     for run, path in paths.items():
         traces += _trajectory(run, path, colors[run], seeds.get(run, 1), labels, False, True, PATH_POINTS)
@@ -184,7 +191,15 @@ def toy2d_contour_chart(
         "height": 560,
         "xaxis": {**AXIS, "range": list(x_bounds), "title": {"text": "x1"}, "constrain": "domain"},
         # Equal scaling: one unit of x2 is as long as one unit of x1.
-        "yaxis": {**AXIS, "range": list(y_bounds), "title": {"text": "x2"}, "scaleanchor": "x", "scaleratio": 1},
+        # constrain "domain" on both: equal scaling shrinks the plot area, never widens a range past the map.
+        "yaxis": {
+            **AXIS,
+            "range": list(y_bounds),
+            "title": {"text": "x2"},
+            "scaleanchor": "x",
+            "scaleratio": 1,
+            "constrain": "domain",
+        },
         # Below the map: the colour bar takes the right-hand side.
         "legend": {"title": {"text": "● first step  ★ last step"}, "orientation": "h", "y": -0.12, "yanchor": "top"},
         "uirevision": "toy2d_contour",
@@ -200,9 +215,17 @@ def _level_step(span: float, levels: int = 25) -> float:
 
 
 def _bounds(values: list[np.ndarray]) -> tuple[float, float]:
-    """(low, high) covering all values, rounded out to whole numbers so the cached map is reused."""
+    """(low, high) covering all values with a little room for the markers, rounded out to whole numbers
+    so the cached map is reused."""
     joined = np.concatenate(values)
-    return float(np.floor(joined.min())), float(np.ceil(joined.max()))
+    low, high = float(joined.min()), float(joined.max())
+    room = max(0.5, 0.03 * (high - low))
+    return float(np.floor(low - room)), float(np.ceil(high + room))
+
+
+def _within(values: list[np.ndarray], square: tuple[float, float]) -> bool:
+    joined = np.concatenate(values)
+    return bool(square[0] <= joined.min() and joined.max() <= square[1])
 
 
 @lru_cache(maxsize=8)

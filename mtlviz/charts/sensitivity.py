@@ -4,11 +4,16 @@ One panel per task, one line per configuration through the learning rates it
 swept. A flat, wide valley means the configuration forgives a badly chosen lr;
 a narrow one means it needs tuning. With several seeds each point is the mean
 over seeds with a std error bar (population std, as in charts/seeds.py).
+
+A point says what it rests on: a filled marker is the mean of every seed; an
+open circle the mean of the seeds that did not diverge ("partly diverged, mean
+of 1 of 3 seeds"), with no error bar from a single seed; an x at the top of
+the panel an lr at which every seed diverged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +31,7 @@ def lr_sensitivity(
     rows: pd.DataFrame,
     tasks: Sequence[str],
     best: dict[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Final validation loss against learning rate, per task (log-log).
 
@@ -33,8 +39,10 @@ def lr_sensitivity(
     final validation loss, NaN where it diverged. rows: columns run,
     configuration, lr: one row per run. An lr at which every seed diverged is
     an x at the top of the panel; an lr at which some seeds diverged is the mean
-    of the others, its hover says how many diverged. best maps a configuration
-    to its best run, marked with a ring and "best lr".
+    of the others, an open circle whose hover says on how many seeds it rests.
+    best maps a configuration to its best run, marked with a star. colors maps
+    runs to their colours (as in the run's other charts): a configuration takes
+    its first run's colour.
     """
     _require(final, FINAL_COLUMNS, "final")
     _require(rows, ROW_COLUMNS, "rows")
@@ -42,13 +50,14 @@ def lr_sensitivity(
     if points.empty or not np.isfinite(points["mean"]).any():
         return empty_figure("No final validation loss yet: it is measured when a run finishes.")
     configurations = list(dict.fromkeys(rows["configuration"].astype(str)))
-    colors = run_colors(configurations)
+    colors = _configuration_colors(rows, configurations, colors)
     best_runs = {str(run) for run in (best or {}).values()}
     layout, panels = panel_grid(
         list(tasks), cols=2 if len(tasks) <= 4 else 3, x_title="learning rate", y_title="final validation loss"
     )
     traces: list[dict] = []
     shown: set[str] = set()
+    kinds: set[str] = set()  # which divergence markers are drawn, for their legend keys
     for task, panel in zip(tasks, panels):
         in_panel = points[points["task"] == task]
         top, low = _top(in_panel), _bottom(in_panel)
@@ -70,9 +79,15 @@ def lr_sensitivity(
                 marked = finite[finite["run"].isin(best_runs)]
                 if not marked.empty:
                     traces.append(_best(marked, configuration, color, panel))
+                partly = finite[finite["good"] < finite["seeds"]]
+                if not partly.empty:
+                    traces.append(_partly(partly, configuration, color, panel))
+                    kinds.add("partly")
             failed = line[~np.isfinite(line["mean"])]
             if not failed.empty:
                 traces.append(_diverged(failed, configuration, color, panel, top))
+                kinds.add("wholly")
+    traces += [_key(kind) for kind in ("partly", "wholly") if kind in kinds]
     set_axes(layout, "x", type="log")
     set_axes(layout, "y", type="log")
     layout["legend"] = {"title": {"text": "configuration"}, "x": 1.01, "y": 1, "yanchor": "top"}
@@ -104,7 +119,8 @@ def _points(final: pd.DataFrame, rows: pd.DataFrame, tasks: Sequence[str]) -> pd
     points = pd.DataFrame(
         {
             "mean": grouped["kept"].mean(),
-            "std": grouped["kept"].std(ddof=0),
+            # No spread from fewer than two seeds: one seed's std is no measurement.
+            "std": grouped["kept"].std(ddof=0).where(grouped["good"].sum() > 1),
             "low": grouped["kept"].min(),
             "seeds": grouped["value"].size(),
             "good": grouped["good"].sum(),
@@ -147,9 +163,11 @@ def _hover(points: pd.DataFrame) -> list[str]:
     for run, mean, std, seeds, good in points[["run", "mean", "std", "seeds", "good"]].itertuples(index=False):
         line = f"{run}<br>final val loss {mean:.4g}"
         if good > 1:
-            line += f" ± {std:.2g} (mean of {good} seeds)"
+            line += f" ± {std:.2g}"
         if good < seeds:
-            line += f"<br>{seeds - good} of {seeds} seeds diverged"
+            line += f"<br>partly diverged: mean of {good} of {seeds} seeds ({seeds - good} diverged)"
+        elif good > 1:
+            line += f" (mean of {good} seeds)"
         text.append(line)
     return text
 
@@ -219,3 +237,58 @@ def _diverged(points: pd.DataFrame, configuration: str, color: str, panel, top: 
         "text": [f"{run}: diverged" for run in points["run"]],
         "hovertemplate": f"<b>{configuration}</b> lr %{{x:.3g}}<br>%{{text}}<extra></extra>",
     }
+
+
+def _partly(points: pd.DataFrame, configuration: str, color: str, panel) -> dict:
+    """An open circle around each point that is the mean of only some seeds: the others diverged."""
+    return {
+        "type": "scatter",
+        "x": compact(points["lr"].to_numpy()),
+        "y": compact(points["mean"].to_numpy()),
+        "xaxis": panel.xaxis,
+        "yaxis": panel.yaxis,
+        "mode": "markers+text",
+        "name": f"{configuration} partly diverged",
+        "legendgroup": configuration,
+        "showlegend": False,
+        "marker": {"symbol": "circle-open", "size": 16, "color": color, "line": {"width": 2}},
+        # On the chart, not only in the hover: what the point rests on.
+        "text": [f"{good} of {seeds} seeds" for good, seeds in zip(points["good"], points["seeds"])],
+        "textposition": "middle left",
+        "textfont": {"color": color, "size": 11},
+        "hovertext": _hover(points),
+        "hovertemplate": f"<b>{configuration}</b><br>lr %{{x:.3g}}<br>%{{hovertext}}<extra></extra>",
+    }
+
+
+KEYS = {
+    "partly": ("circle-open", "partly diverged: mean of the seeds that did not diverge"),
+    "wholly": ("x", "every seed diverged (at the top)"),
+}
+
+
+def _key(kind: str) -> dict:
+    """A legend entry (no data) that says what a divergence marker means."""
+    symbol, text = KEYS[kind]
+    return {
+        "type": "scatter",
+        "x": [None],
+        "y": [None],
+        "mode": "markers",
+        "name": text,
+        "legendgroup": f"key {kind}",
+        "showlegend": True,
+        "marker": {"symbol": symbol, "size": 11, "color": "#555555"},
+        "hoverinfo": "skip",
+    }
+
+
+def _configuration_colors(
+    rows: pd.DataFrame, configurations: list[str], colors: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Configuration -> colour: its first run's, as in the run's other charts, or one of its own."""
+    if colors is None:
+        return run_colors(configurations)
+    own = run_colors(configurations)
+    first = dict(zip(rows["configuration"].astype(str)[::-1], rows["run"].astype(str)[::-1]))  # the first run wins
+    return {c: colors.get(first.get(c, ""), own[c]) for c in configurations}

@@ -6,7 +6,13 @@ Per configuration and layer (every `stats_every` steps):
   param_norm         ||theta_after||
   update_ratio       update_norm / param_norm
   effective_lr       median per-element step size taken from the optimizer's own
-                     state (p10 and p90 as effective_lr_p10 / _p90); the lr for SGD
+                     state by its spec's closed-form rule (p10 and p90 as
+                     effective_lr_p10 / _p90); the lr for plain SGD. Only for rows
+                     whose rule is exact (the spec's step_size_exact), else NaN
+  measured_step      where the rule is not exact (momentum, Nesterov, RAdam before
+                     rectification): median per-element |dtheta| / |g| measured around
+                     optimizer.step() (p10, p90 likewise), elements with |g| at or
+                     below MEASURED_GRADIENT_FLOOR x the layer's RMS gradient left out
   weight_decay_norm  the weight-decay term's direct part of this step: lr*wd*||theta||
                      when decoupled (AdamW), ||lr_eff * wd * theta|| when it is an L2
                      term added to the gradient (SGD, Adam), before momentum
@@ -14,7 +20,7 @@ Per configuration and layer (every `stats_every` steps):
 Per configuration (every `conflict_every` steps, on the shared parameters):
   task_grad_norm     norm of each task's weighted-loss gradient
   grad_cosine        cosine between every pair of task gradients
-  conflict_share     share of pairs whose cosine is negative
+  conflict_share     share of pairs whose cosine is below -CONFLICT_DEAD_ZONE (records.py)
 """
 
 from __future__ import annotations
@@ -23,20 +29,22 @@ import torch
 
 from mtlviz.config import OptimizerConfig
 from mtlviz.optim import OPTIMIZERS
-from mtlviz.records import LAYER_METRICS
+from mtlviz.records import EFFECTIVE_LR, LAYER_METRICS, MEASURED_STEP
 
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def effective_lrs(config: OptimizerConfig, states: list[dict]) -> list[torch.Tensor] | float:
-    """Per-element step size lr / (sqrt(v_hat) + eps) of every parameter of one optimizer.
+def step_rules(config: OptimizerConfig, states: list[dict]) -> tuple[list[torch.Tensor] | float, bool]:
+    """(per-element step sizes, whether they are exact) of every parameter of one optimizer.
 
-    The rule is the optimizer spec's own (mtlviz/optim/step_size.py). Returns one
-    tensor per parameter, or a float when the rate is the same for every element
-    of every parameter (SGD, no state yet).
+    The rule and its exactness are the optimizer spec's own (mtlviz/optim/step_size.py):
+    lr / (sqrt(v_hat) + eps) for Adam, lr for SGD. The sizes are one tensor per parameter,
+    or a float when the rate is the same for every element of every parameter (SGD, no
+    state yet). Not exact (momentum): the engine measures the step instead.
     """
     spec = OPTIMIZERS[config.name]
-    return spec.step_size(config.lr, spec.resolved(config.options), states)
+    options = spec.resolved(config.options)
+    return spec.step_size(config.lr, options, states), spec.step_size_exact(options, states)
 
 
 # Quantiles of a layer's step sizes are taken over at most this many of its
@@ -46,6 +54,13 @@ def effective_lrs(config: OptimizerConfig, states: list[dict]) -> list[torch.Ten
 # step sizes differ systematically between units (a dead ReLU's are huge).
 QUANTILE_SAMPLE = 1024
 _SAMPLES: dict[tuple[int, str], torch.Tensor] = {}
+# The measured step |dtheta| / |g| leaves out elements whose gradient is below this fraction of
+# their layer's RMS gradient: 0/0 is undefined, and with momentum a step carried over from
+# earlier gradients divided by a near-zero one is a huge ratio that says nothing about the rate.
+MEASURED_GRADIENT_FLOOR = 1e-3
+_CLOSED = slice(LAYER_METRICS.index(EFFECTIVE_LR), LAYER_METRICS.index(EFFECTIVE_LR) + 3)  # median, p10, p90
+_MEASURED = slice(LAYER_METRICS.index(MEASURED_STEP), LAYER_METRICS.index(MEASURED_STEP) + 3)
+_WEIGHT_DECAY = LAYER_METRICS.index("weight_decay_norm")
 
 
 def _sample_index(size: int, device: torch.device) -> torch.Tensor:
@@ -74,54 +89,83 @@ def layer_statistics(
     `before` holds the parameters copied just before the optimizers stepped.
     Everything stays on the device (no host sync) and is batched across the K
     configurations: per layer one norm kernel per statistic and one quantile call.
+    Each configuration's step size is either its spec's closed form (effective_lr)
+    or, where that is not exact, measured (measured_step); the other is NaN (no record).
     """
     num_layers, num_copies = len(params), len(configs)
     device = params[0].device
     sizes = [p[0].numel() for p in params]
     after = [p.detach() for p in params]
-    out = torch.empty(len(LAYER_METRICS), num_copies, num_layers, device=device, dtype=params[0].dtype)
+    delta = torch._foreach_sub(after, before)
+    out = torch.full((len(LAYER_METRICS), num_copies, num_layers), float("nan"), device=device, dtype=params[0].dtype)
     out[0] = _row_norms(grads)
-    out[1] = _row_norms(torch._foreach_sub(after, before))
+    out[1] = _row_norms(delta)
     out[2] = _row_norms(after)
     out[3] = out[1] / out[2].clamp_min(1e-30)
     old_norm = _row_norms(before)  # (K, L)
 
-    rates = [
-        effective_lrs(config, [optimizer.state.get(row, {}) for row in optimizer.param_groups[0]["params"]])
+    rules = [
+        step_rules(config, [optimizer.state.get(row, {}) for row in optimizer.param_groups[0]["params"]])
         for config, optimizer in zip(configs, optimizers)
     ]
+    rates = [rate for rate, _ in rules]
+    exact = [is_exact for _, is_exact in rules]
     weight_decay = [config.option("weight_decay") for config in configs]  # every optimizer has the option
     decoupled = [OPTIMIZERS[config.name].decays_decoupled(config.options) for config in configs]
     scalar = [not isinstance(r, list) for r in rates]
     # Rates that are one number: the three quantiles are that number. The weight-decay
     # part is rate * wd * ||theta|| for them and lr * wd * ||theta|| when decoupled.
-    fill = torch.tensor([r if s else 0.0 for r, s in zip(rates, scalar)], device=device, dtype=out.dtype)
-    out[4:7] = fill[None, :, None]
+    fill = [r if s and e else float("nan") for r, s, e in zip(rates, scalar, exact)]
+    out[_CLOSED] = torch.tensor(fill, device=device, dtype=out.dtype)[None, :, None]
     coefficient = [
         c.lr * wd if dec else (r * wd if s else 0.0)
         for c, r, s, wd, dec in zip(configs, rates, scalar, weight_decay, decoupled)
     ]
-    out[7] = torch.tensor(coefficient, device=device, dtype=out.dtype)[:, None] * old_norm
-    rows = [k for k in range(num_copies) if not scalar[k]]
-    if not rows:
-        return out
+    out[_WEIGHT_DECAY] = torch.tensor(coefficient, device=device, dtype=out.dtype)[:, None] * old_norm
+    adaptive = [k for k in range(num_copies) if not scalar[k]]
     # (K', P): each adaptive configuration's per-element step sizes, layers side by side.
-    stacked = torch.stack([torch.cat([r.reshape(-1) for r in rates[k]]) for k in rows])
-    quantiles = torch.tensor(QUANTILES, device=device, dtype=stacked.dtype)
-    start = 0
-    for i, size in enumerate(sizes):
-        segment = stacked[:, start : start + size]
-        if size > QUANTILE_SAMPLE:
-            segment = segment[:, _sample_index(size, device)]
-        out[4:7, rows, i] = torch.quantile(segment, quantiles, dim=1)[[1, 0, 2]]
-        start += size
-    coupled = [j for j, k in enumerate(rows) if weight_decay[k] and not decoupled[k]]
+    stacked = torch.stack([torch.cat([r.reshape(-1) for r in rates[k]]) for k in adaptive]) if adaptive else None
+    closed = [k for k in adaptive if exact[k]]
+    if stacked is not None and len(closed) < len(adaptive):
+        stacked_closed = stacked[[j for j, k in enumerate(adaptive) if exact[k]]]
+    else:
+        stacked_closed = stacked
+    measured = [k for k in range(num_copies) if not exact[k]]
+    rows = closed + measured
+    if rows:
+        quantiles = torch.tensor(QUANTILES, device=device, dtype=out.dtype)
+        quantile = torch.nanquantile if measured else torch.quantile
+        if measured:
+            index = torch.tensor(measured, device=device)
+            # Gradients at or below the floor are left out (NaN) of the measured ratio: (K'', L).
+            floor = MEASURED_GRADIENT_FLOOR * out[0, index] / torch.tensor(sizes, device=device, dtype=out.dtype).sqrt()
+        start = 0
+        for i, size in enumerate(sizes):
+            sample = _sample_index(size, device) if size > QUANTILE_SAMPLE else None
+            parts = []
+            if closed:
+                segment = stacked_closed[:, start : start + size]
+                parts.append(segment if sample is None else segment[:, sample])
+            if measured:
+                change, grad = delta[i][index].reshape(len(measured), -1), grads[i][index].reshape(len(measured), -1)
+                if sample is not None:
+                    change, grad = change[:, sample], grad[:, sample]
+                grad = grad.abs()
+                parts.append((change.abs() / grad).masked_fill_(grad <= floor[:, i : i + 1], float("nan")))
+            segment = parts[0] if len(parts) == 1 else torch.cat(parts)
+            result = quantile(segment, quantiles, dim=1)[[1, 0, 2]]  # (3, K''): median, p10, p90
+            if closed:
+                out[_CLOSED, closed, i] = result[:, : len(closed)]
+            if measured:
+                out[_MEASURED, measured, i] = result[:, len(closed) :]
+            start += size
+    coupled = [j for j, k in enumerate(adaptive) if weight_decay[k] and not decoupled[k]]
     if coupled:
         # An L2 term passes through the adaptive step size: ||lr_eff * wd * theta||.
-        ks = [rows[j] for j in coupled]
+        ks = [adaptive[j] for j in coupled]
         product = stacked[coupled] * torch.cat([b.reshape(num_copies, -1) for b in before], 1)[ks]
         norms = _row_norms(torch.split(product, sizes, dim=1))  # (len(ks), L)
-        out[7, ks] = norms * torch.tensor([weight_decay[k] for k in ks], device=device)[:, None]
+        out[_WEIGHT_DECAY, ks] = norms * torch.tensor([weight_decay[k] for k in ks], device=device)[:, None]
     return out
 
 

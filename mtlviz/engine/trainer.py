@@ -32,6 +32,7 @@ from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradi
 from mtlviz.errors import TrainingError
 from mtlviz.optim import OPTIMIZERS
 from mtlviz.records import (
+    CONFLICT_DEAD_ZONE,
     CONFLICT_SHARE,
     GRAD_COSINE,
     PAIR_SEPARATOR,
@@ -287,15 +288,26 @@ class Engine:
             acc.add(self.model(x[self.seed_index, chunk]), y[self.seed_index, chunk])
         return acc.result()
 
-    def run(self, stop: threading.Event | None = None) -> Iterator[pd.DataFrame]:
-        """Train for config.train.steps steps, yielding record chunks as they are ready."""
+    def run(self, stop: threading.Event | None = None, pace: float | None = None) -> Iterator[pd.DataFrame]:
+        """Train for config.train.steps steps, yielding record chunks as they are ready.
+
+        pace: at most this many steps per second (None: full speed), for watching a run
+        form live; it only waits between steps, so the numbers are the same at any pace.
+        """
         total = self.config.train.steps
         eval_every = self.config.train.eval_every
         start = time.perf_counter()
         yield self._eval_records(0.0)
         buffer = torch.empty(CHUNK_STEPS, self.num_copies, len(self.tasks), device=self.device, dtype=self.dtype)
         steps, seconds = [], []
+        first = self.step
+        wait = stop.wait if stop is not None else time.sleep  # waiting on the stop event: Stop ends it at once
         while self.step < total and not (stop is not None and stop.is_set()):
+            if pace:
+                delay = start + (self.step - first) / pace - time.perf_counter()
+                if delay > 0:
+                    wait(delay)
+                    continue  # stopped while waiting, or on time: check again before the step
             losses = self.train_step(*self.next_batch())
             buffer[len(steps)] = losses
             steps.append(self.step)
@@ -335,7 +347,10 @@ class Engine:
         self._layer_stats = []
         seconds = np.array([when.get(s, np.nan) for s in steps])
         masked = self._mask_diverged(values.swapaxes(1, 2), steps).swapaxes(1, 2)  # mask along K
-        return [self.schema.stacked(LAYER_METRICS, masked, steps, seconds, self.layer_names, axis="layer")]
+        # A step size is recorded as one kind per row (closed form or measured): skip a kind no row has.
+        kept = np.isfinite(masked).any(axis=(0, 2, 3))
+        metrics = tuple(m for m, keep in zip(LAYER_METRICS, kept) if keep)
+        return [self.schema.stacked(metrics, masked[:, kept], steps, seconds, self.layer_names, axis="layer")]
 
     def _conflict_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
         if not self._conflicts:
@@ -347,7 +362,8 @@ class Engine:
         seconds = np.array([when.get(s, np.nan) for s in steps])
         a, b = (np.array(i, dtype=int) for i in zip(*self.pairs))
         pair_cos = self._mask_diverged(cosines[:, :, a, b], steps)  # (S, K, pairs)
-        share = (pair_cos < 0).mean(axis=2, keepdims=True)  # NaN rows stay NaN below
+        # Near-orthogonal pairs (|cos| <= the dead zone) barely interact: not counted as conflict.
+        share = (pair_cos < -CONFLICT_DEAD_ZONE).mean(axis=2, keepdims=True)  # NaN rows stay NaN below
         share[~np.isfinite(pair_cos).all(axis=2, keepdims=True)] = np.nan
         grid = self.schema.grid
         return [

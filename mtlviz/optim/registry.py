@@ -22,6 +22,9 @@ from mtlviz.options import OptionSpec
 
 # (lr, options with defaults filled in, per-parameter optimizer states) -> step sizes
 StepSizeRule = Callable[[float, dict[str, Any], list[dict]], Any]
+# (options with defaults filled in, per-parameter optimizer states) -> whether the rule is exact
+ExactRule = Callable[[dict[str, Any], list[dict]], bool]
+_ALWAYS_EXACT = step_size.always  # the field `step_size` below hides the module inside the class body
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class OptimizerSpec:
     options: dict[str, OptionSpec] = field(default_factory=dict)
     # Per-element step size lr_eff, read from the optimizer's own state (mtlviz/optim/step_size.py).
     step_size: StepSizeRule = step_size.constant
+    # Whether that rule is the step actually taken per unit of gradient (or of first moment)
+    # for these options and state; where not (momentum), the engine measures |Δθ| / |g| instead.
+    step_size_exact: ExactRule = _ALWAYS_EXACT
     # True: weight decay is decoupled (AdamW); an option's name: decoupled when that option is on.
     decoupled_decay: bool | str = False
     # torch.optim on CPU defaults to the slow for-loop path; these run the fused
@@ -98,6 +104,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "nesterov": OptionSpec("bool", False, help="Nesterov momentum (needs momentum > 0, dampening 0)."),
                 "weight_decay": _WD,
             },
+            step_size_exact=step_size.without_momentum,
             fused=True,
             check=_nesterov,
         ),
@@ -138,6 +145,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                 "centered": OptionSpec("bool", False, help="Normalise by the estimated variance."),
             },
             step_size=step_size.rmsprop,
+            step_size_exact=step_size.without_momentum,
         ),
         OptimizerSpec(
             "adagrad",
@@ -175,6 +183,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             1e-3,
             {"betas": _BETAS, "eps": _EPS, "weight_decay": _WD, "decoupled_weight_decay": _DECOUPLED},
             step_size=step_size.radam,
+            step_size_exact=step_size.radam_rectified,
             decoupled_decay="decoupled_weight_decay",
         ),
     ]

@@ -6,6 +6,14 @@ one tensor per parameter, or a float where the rate is the same for every
 element (SGD, RAdam before its rectification starts, no state yet). Each
 optimizer spec (mtlviz/optim/registry.py) names its rule.
 
+A rule is exact only where the step is that rate times the gradient or the first
+moment. With momentum on SGD or RMSprop the step is lr times a running sum of past
+gradients, and RAdam steps like SGD with momentum until its rectification starts:
+the rule would report a flat lr that says nothing about the step taken. Each spec
+also names the predicate (`always`, `without_momentum`, `radam_rectified`) that
+says whether its rule is exact for given options and state; where it is not, the
+engine measures the step per unit of gradient instead (mtlviz/engine/statistics.py).
+
 torch is imported inside the functions: the registry that names these rules
 is imported by the torch-free config.
 """
@@ -23,6 +31,26 @@ def _step(states: list[dict]) -> float:
 
 def _ready(states: list[dict]) -> bool:
     return bool(states) and all(states)
+
+
+def always(options: dict[str, Any], states: list[dict]) -> bool:
+    """The rule is exact for every option and state (Adam, AdamW, NAdam, Adagrad)."""
+    return True
+
+
+def without_momentum(options: dict[str, Any], states: list[dict]) -> bool:
+    """Exact without momentum (Nesterov needs momentum > 0, so it is covered)."""
+    return options["momentum"] == 0
+
+
+def radam_rectified(options: dict[str, Any], states: list[dict]) -> bool:
+    """Whether RAdam's variance rectification has started (rho_t > 5); before, it steps like SGD with momentum."""
+    if not _ready(states):
+        return False
+    beta2 = options["betas"][1]
+    step = _step(states)
+    rho_inf = 2 / (1 - beta2) - 1
+    return rho_inf - 2 * step * beta2**step / (1 - beta2**step) > 5
 
 
 def constant(lr: float, options: dict[str, Any], states: list[dict]) -> float:
@@ -50,7 +78,7 @@ def radam(lr: float, options: dict[str, Any], states: list[dict]) -> Any:
     bias_correction2 = 1 - beta2**step
     rho_inf = 2 / (1 - beta2) - 1
     rho_t = rho_inf - 2 * step * beta2**step / bias_correction2
-    if rho_t <= 5:
+    if not radam_rectified(options, states):
         return lr  # RAdam steps like SGD with momentum until the variance is tractable
     rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
     second = [state["exp_avg_sq"] for state in states]

@@ -8,6 +8,7 @@ import pytest
 
 from mtlviz.charts import loss_curves
 from mtlviz.charts.downsample import MAX_POINTS, downsample, ema
+from mtlviz.charts.loss_curves import log_scale_note
 from mtlviz.records import COLUMNS, Divergence
 
 RUNS = ("SGD", "Adam", "RMSprop")
@@ -411,3 +412,92 @@ def test_a_divergence_after_the_last_row_is_placed_at_the_runs_pace():
     fig = loss_curves(records, RUNS, ["price"], split="validation", divergences=diverged("Adam", 150), x="seconds")
     (marker,) = [t for t in fig.data if t.mode == "markers+text"]
     assert float(marker.x[0]) == pytest.approx(0.150, rel=1e-5)  # 1 ms per step, as before step 120
+
+
+# ---------------------------------------------------------------- readouts a teacher can trust
+
+
+def test_after_a_divergence_the_mean_line_says_how_many_seeds_it_rests_on(validated):
+    """Adam's seeds 11 and 12 diverged at step 100: from there its line is the mean of 1 of 3 seeds."""
+    records = make_seeded_records()
+    gone = (records["run"] == "Adam") & records["seed"].isin([11, 12]) & (records["step"] >= 100)
+    fig = validated(
+        loss_curves(
+            records[~gone],
+            RUNS,
+            TASKS[:1],
+            split="train",
+            divergences=diverged("Adam", 100, seed=11),
+            diverged_seeds={"Adam": {11: 100, 12: 100}},
+        )
+    )
+    (line,) = [t for t in fig.data if t.legendgroup == "Adam" and t.mode == "lines" and t.fill != "toself"]
+    steps, said = np.asarray(line.x), np.asarray(line.customdata)
+    assert set(said[steps < 100]) == {"mean of 3 seeds"}
+    assert set(said[steps >= 100]) == {"mean of 1 of 3 seeds (2 diverged)"}
+    assert "%{customdata}" in line.hovertemplate
+    assert line.name == "Adam (1 of 3 seeds after step 100)"
+    # The others are untouched: plain names, their own hover.
+    sgd = [t for t in fig.data if t.legendgroup == "SGD" and t.showlegend]
+    assert sgd[0].name == "SGD" and "mean of 3 seeds" in sgd[0].hovertemplate
+
+
+def shifted(records: pd.DataFrame, run: str, by: float) -> pd.DataFrame:
+    """The records with `run`'s losses lowered by `by` (Toy 2D's losses go below zero)."""
+    out = records.copy()
+    out.loc[out["run"] == run, "value"] -= by
+    return out
+
+
+def test_log_scale_is_off_where_some_loss_is_not_positive_and_the_figure_says_why():
+    records = shifted(make_records(), "Adam", 20.0)
+    fig = loss_curves(records, RUNS, TASKS, log_y=True)
+    assert all(fig.layout[name].type != "log" for name in fig.layout if name.startswith("yaxis"))
+    note = log_scale_note(fig)
+    assert note is not None and note.startswith("Log scale is off: some losses are ≤ 0")
+    # The best run (the lowest, negative losses) is drawn, not dropped off a log axis.
+    adam = [t for t in fig.data if t.legendgroup == "Adam" and t.mode == "lines"]
+    assert min(float(np.min(t.y)) for t in adam) < 0
+    # Asked for a linear axis, or every loss positive: nothing to say.
+    assert log_scale_note(loss_curves(records, RUNS, TASKS, log_y=False)) is None
+    assert log_scale_note(loss_curves(make_records(), RUNS, TASKS, log_y=True)) is None
+    # Only the runs drawn count.
+    assert fig_is_log(loss_curves(records, ["SGD", "RMSprop"], TASKS, log_y=True))
+
+
+def fig_is_log(fig) -> bool:
+    return all(fig.layout[name].type == "log" for name in fig.layout if name.startswith("yaxis"))
+
+
+@pytest.mark.parametrize("low, high", [(0.15, 0.9), (1.02, 1.2), (0.3, 3.0), (2.0, 60.0)])
+def test_a_short_log_range_still_gets_at_least_three_tick_labels(low, high, validated):
+    """Under a decade or two, one tick per decade leaves the axis with one number or none."""
+    steps = np.arange(1, 101)
+    values = np.geomspace(high, low, len(steps))
+    records = pd.concat([_frame("SGD", "price", "train_loss", steps, values)], ignore_index=True)
+    fig = validated(loss_curves(records, ["SGD"], ["price"], split="train", log_y=True))
+    yaxis = fig.layout.yaxis
+    assert yaxis.type == "log"
+    ticks = [v for v in (yaxis.tickvals or ()) if low * 0.999 <= v <= high * 1.001]
+    assert len(ticks) >= 3, (yaxis.tickvals, yaxis.dtick)
+    assert len(yaxis.ticktext) == len(yaxis.tickvals)
+
+
+def test_each_panel_gets_ticks_for_its_own_range():
+    steps = np.arange(1, 101)
+    records = pd.concat(
+        [
+            _frame("SGD", "price", "train_loss", steps, np.geomspace(0.02, 0.01, 100)),
+            _frame("SGD", "click", "train_loss", steps, np.geomspace(100.0, 0.5, 100)),
+        ],
+        ignore_index=True,
+    )
+    fig = loss_curves(records, ["SGD"], ["price", "click"], split="train")
+    price = [v for v in fig.layout.yaxis.tickvals if 0.01 * 0.999 <= v <= 0.02 * 1.001]
+    assert len(price) >= 3
+
+
+def test_colors_given_by_the_view_are_used_for_every_run():
+    colors = {"SGD": "#123456", "Adam": "#abcdef", "RMSprop": "#fedcba"}
+    fig = loss_curves(make_records(), ["Adam"], TASKS[:1], colors=colors)
+    assert {t.line.color for t in fig.data if t.mode and t.mode.startswith("lines")} == {"#abcdef"}

@@ -273,11 +273,24 @@ def test_a_path_leaving_the_square_widens_the_map_not_its_colours():
     far.loc[(far["layer"] == "x1") & (far["step"] == 299), "value"] = -27.4
     fig = toy2d_contour_chart(far, RUNS, resolution=50)
     wide = contour(fig)
-    assert wide.x[0] == -28 and wide.x[-1] == 10 and wide.y[0] == -10
-    assert fig.layout.xaxis.range[0] == -28
+    assert wide.x[0] == -29 and wide.x[-1] == 9  # the paths and the Pareto set, with room, not the square
+    assert fig.layout.xaxis.range[0] == -29
     # Colours and levels stay those of the square, where the interesting valleys are.
     assert (wide.zmin, wide.zmax) == (square.zmin, square.zmax)
     assert np.asarray(wide.z).max() > wide.zmax + 20
+
+
+def test_paths_far_from_the_square_get_the_axes_not_a_corner(validated):
+    records = make_records()
+    moved = records.copy()
+    moved.loc[moved["layer"] == "x1", "value"] += 40  # every path far right of the square
+    fig = validated(toy2d_contour_chart(moved, RUNS, start=(31.5, 7.5)))
+    x_low, x_high = fig.layout.xaxis.range
+    x1 = moved.loc[moved["layer"] == "x1", "value"]
+    # From just left of the Pareto set (x1 >= -7) to just right of the paths: no empty square beside them.
+    assert -9 <= x_low <= -7 and x1.max() < x_high <= x1.max() + 3
+    y_low, y_high = fig.layout.yaxis.range
+    assert y_low <= pareto_set(200)[:, 1].min() and y_high >= 7.5
 
 
 def test_a_bad_resolution_raises():

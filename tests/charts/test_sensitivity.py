@@ -78,7 +78,7 @@ def test_points_are_the_mean_over_seeds_with_std_error_bars():
     adam = lines_of(lr_sensitivity(final, rows, TASKS))["Adam"]
     survivors = [loss("Adam", 0.1, "a", seed) for seed in (0, 1)]
     assert float(adam.y[2]) == pytest.approx(np.mean(survivors), rel=1e-6)
-    assert "1 of 3 seeds diverged" in adam.text[2] and "mean of 2 seeds" in adam.text[2]
+    assert "partly diverged: mean of 2 of 3 seeds (1 diverged)" in adam.text[2]
 
 
 def test_an_lr_where_every_seed_diverged_is_an_x_at_the_top_of_the_panel():
@@ -126,3 +126,41 @@ def test_missing_columns_raise():
     final, rows = make_inputs()
     with pytest.raises(ValueError, match="expected columns run, configuration, lr in rows"):
         lr_sensitivity(final, rows.drop(columns="lr"), TASKS)
+
+
+def test_a_partly_diverged_point_has_its_own_marker_and_no_error_bar_from_one_survivor(validated):
+    """lr=1: two of three seeds diverged; the survivor's loss is no mean ± 0 but "1 of 3 seeds", circled."""
+    final = pd.DataFrame(
+        [("SGD lr=0.1", seed, "a", 0.1 + 0.01 * seed) for seed in SEEDS]
+        + [("SGD lr=1", seed, "a", np.nan if seed < 2 else 62.92) for seed in SEEDS]
+        + [("SGD lr=10", seed, "a", np.nan) for seed in SEEDS],
+        columns=["run", "seed", "task", "val_loss"],
+    )
+    rows = pd.DataFrame(
+        [("SGD lr=0.1", "SGD", 0.1), ("SGD lr=1", "SGD", 1.0), ("SGD lr=10", "SGD", 10.0)],
+        columns=["run", "configuration", "lr"],
+    )
+    figure = validated(lr_sensitivity(final, rows, ("a",)))
+    (partly,) = [t for t in figure.data if t.name == "SGD partly diverged"]
+    assert partly.marker.symbol == "circle-open" and list(partly.x) == [1.0]
+    assert partly.text == ("1 of 3 seeds",)
+    assert "mean of 1 of 3 seeds (2 diverged)" in partly.hovertext[0] and "±" not in partly.hovertext[0]
+    line = lines_of(figure)["SGD"]
+    assert list(line.error_y.array) == [pytest.approx(np.std([0.1, 0.11, 0.12]), rel=1e-5), 0.0]
+    (wholly,) = [t for t in figure.data if t.name == "SGD diverged"]
+    assert wholly.marker.symbol == "x" and list(wholly.x) == [10.0]
+    keys = {t.name for t in figure.data if t.showlegend and t.legendgroup.startswith("key ")}
+    assert keys == {"partly diverged: mean of the seeds that did not diverge", "every seed diverged (at the top)"}
+
+
+def test_a_configuration_takes_the_colour_of_its_first_run_in_the_other_charts():
+    final, rows = make_inputs()
+    colors = {label("Adam", 0.001): "#111111", label("SGD", 0.1): "#222222", label("Lion", 3e-4): "#333333"}
+    colors[label("Adam", 0.1)] = "#999999"
+    lines = lines_of(lr_sensitivity(final, rows, TASKS, colors=colors))
+    # rows list Adam's lrs as 0.1, 0.001, ...: its first run is lr=0.1
+    assert (lines["Adam"].line.color, lines["SGD"].line.color, lines["Lion"].line.color) == (
+        "#999999",
+        "#222222",
+        "#333333",
+    )

@@ -48,3 +48,28 @@ def test_no_weights_yet_gives_a_message():
     frame = weights()
     figure = task_weight_chart(frame[frame["metric"] != "task_weight"], ["Adam · MGDA"], ["a", "b"])
     assert "No task weights recorded yet" in str(figure.to_plotly_json()["layout"])
+
+
+def test_the_views_colours_and_diverged_seeds_reach_the_lines():
+    frame = weights(seeds=(0, 1, 2))
+    frame = frame[~((frame["run"] == "Adam · MGDA") & (frame["seed"] == 2) & (frame["step"] >= 50))]
+    figure = task_weight_chart(
+        frame,
+        ["Adam · MGDA"],
+        ["a", "b"],
+        colors={"Adam · GradNorm": "#111111", "Adam · MGDA": "#222222"},
+        diverged_seeds={"Adam · MGDA": {2: 50}},
+    )
+    drawn = lines(figure)
+    assert {t.line.color for t in drawn} == {"#222222"}
+    assert drawn[0].name == "Adam · MGDA (2 of 3 seeds after step 50)"
+    assert list(drawn[0].customdata[-2:]) == ["mean of 2 of 3 seeds (1 diverged)"] * 2
+
+
+def test_every_chart_of_a_run_keeps_the_colours_the_view_gives():
+    """With "Best lr only" a chart shows some runs; each must keep the colour it has in the other charts."""
+    from mtlviz.charts.colors import run_colors
+
+    given = {"A": "#111111", "B": "#222222"}
+    assert run_colors(["B"], given) == {"B": "#222222"}
+    assert run_colors(["C", "B"], given)["B"] == "#222222"

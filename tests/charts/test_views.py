@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mtlviz.charts.conflict import conflict_reading, cosine_chart, cosine_heatmaps, latest_cosines, task_grad_norm_chart
-from mtlviz.charts.updates import LAYER_CHARTS, layer_chart, layer_names
+from mtlviz.charts.updates import LAYER_CHARTS, chart_metrics, layer_chart, layer_names
 from mtlviz.config import ExperimentConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
 from mtlviz.engine import Engine
 
@@ -89,7 +89,7 @@ def test_conflict_reading_reports_the_share_of_negative_cosines() -> None:
     frame = pd.DataFrame([rows(run, 10 * i, "A ↔ B", v) for run, vs in values.items() for i, v in enumerate(vs)])
     (line,) = conflict_reading(frame)
     assert "**A** and **B**" in line and "**40%** of the time" in line  # 4 of 10 negative
-    assert "Most under SGD (60%)" in line and "least under Adam (20%)" in line
+    assert "Most under SGD (60% opposite" in line and "least under Adam (20% opposite" in line
 
 
 def test_conflict_reading_says_never_and_is_empty_without_data() -> None:
@@ -122,7 +122,7 @@ def test_layer_chart_with_seeds_draws_the_mean_line_per_run(records: pd.DataFram
     bands = [t for t in figure.data if t.fill == "toself"]
     assert len(lines) == len(layers) * len(RUNS) and len(bands) == len(lines)
     rows = source(records, metric, "Adam", "layer", layers[0])
-    first = next(t for t in lines if t.name == "Adam" and t.xaxis == "x")
+    first = next(t for t in lines if t.legendgroup == "Adam" and t.xaxis == "x")
     mean = rows["value"].to_numpy() * (1 + SCALE) / 2
     np.testing.assert_allclose(first.y, np.log10(mean) if metric == "update_ratio" else mean, rtol=1e-5)
     np.testing.assert_allclose(first.x, rows["seconds"].to_numpy() + 0.25, rtol=1e-6)
@@ -177,4 +177,45 @@ def test_conflict_reading_with_seeds_counts_the_mean_cosine_of_each_step() -> No
     )
     (line,) = conflict_reading(frame)
     assert "**50%** of the time" in line
-    assert "mean cosine 0.07" in line  # (-0.2 - 0.2 + 0.3 + 0.4) / 4, 0.075 in binary just under
+    assert "median cosine +0.050" in line  # of the step means -0.2, -0.2, 0.3, 0.4
+
+
+# ----------------------------------------------------------------------------- step size: closed form or measured
+
+STEP_RUNS = ("SGD", "SGD m=0.9", "Adam")
+
+
+@pytest.fixture(scope="module")
+def step_records() -> pd.DataFrame:
+    config = ExperimentConfig(
+        tasks=SyntheticTasks(targets=(TaskSpec("a"), TaskSpec("b")), num_samples=400),
+        optimizers=(
+            OptimizerConfig("sgd", 0.05, "SGD"),
+            OptimizerConfig("sgd", 0.05, "SGD m=0.9", {"momentum": 0.9}),
+            OptimizerConfig("adam", 1e-2, "Adam"),
+        ),
+        train=TrainConfig(steps=30, stats_every=5, conflict_every=0, batch_size=32),
+    )
+    return pd.concat(list(Engine(config).run()), ignore_index=True)
+
+
+def test_step_size_lines_say_whether_they_are_closed_form_or_measured(step_records: pd.DataFrame, validated) -> None:
+    records = step_records[step_records["metric"].isin(chart_metrics("effective_lr"))]
+    layer = "trunk.0.weight"
+    figure = validated(layer_chart(records, STEP_RUNS, [layer], "effective_lr"))
+    lines = {t.legendgroup: t for t in figure.data if t.fill != "toself"}
+    assert set(lines) == set(STEP_RUNS)
+    for run in ("SGD", "Adam"):
+        assert lines[run].name == f"{run} (closed form)" and "lr_eff (closed form)" in lines[run].hovertemplate
+        assert lines[run].line.dash == "solid"
+    momentum = lines["SGD m=0.9"]
+    assert momentum.name == "SGD m=0.9 (measured)" and "|Δθ| / |g| (measured)" in momentum.hovertemplate
+    assert momentum.line.dash == "dot"
+    measured = source(records, "measured_step", "SGD m=0.9", "layer", layer)["value"].to_numpy()
+    np.testing.assert_allclose(momentum.y, measured, rtol=1e-6)
+    assert not np.allclose(measured, 0.05, rtol=0.05)  # not the flat lr of plain SGD
+    np.testing.assert_allclose(lines["SGD"].y, 0.05, rtol=1e-6)
+    assert figure.layout.yaxis.title.text == "lr_eff (closed form), solid<br>or |Δθ| / |g| (measured), dotted"
+    assert len([t for t in figure.data if t.fill == "toself"]) == 3  # each line keeps its 10-90% band
+    only_closed = layer_chart(records, ("SGD", "Adam"), [layer], "effective_lr")
+    assert only_closed.layout.yaxis.title.text == "lr_eff (closed form)"

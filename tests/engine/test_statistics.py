@@ -20,6 +20,7 @@ from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, Synthe
 from mtlviz.engine import Engine
 from mtlviz.engine.statistics import LAYER_METRICS
 from mtlviz.models import build_model
+from mtlviz.records import CONFLICT_DEAD_ZONE
 
 M = {name: i for i, name in enumerate(LAYER_METRICS)}
 
@@ -198,7 +199,7 @@ def test_records_carry_layers_pairs_and_conflict_share() -> None:
     assert sorted(cos["step"].unique()) == [3, 6, 9, 12]
     assert set(cos["task"]) == {"a ↔ b", "a ↔ c", "b ↔ c"} and set(cos["layer"]) == {"shared"}
     share = records[records["metric"] == "conflict_share"].set_index(["run", "step"])["value"]
-    negative = cos.assign(neg=cos["value"] < 0).groupby(["run", "step"])["neg"].mean()
+    negative = cos.assign(neg=cos["value"] < -CONFLICT_DEAD_ZONE).groupby(["run", "step"])["neg"].mean()
     pd.testing.assert_series_equal(share.sort_index(), negative.sort_index(), check_names=False)
     norms = records[records["metric"] == "task_grad_norm"]
     assert set(norms["task"]) == {"a", "b", "c"}
@@ -245,3 +246,63 @@ def test_quantiles_of_a_large_layer_come_from_a_fair_sample() -> None:
     for metric, q in (("effective_lr_p10", 10), ("effective_lr", 50), ("effective_lr_p90", 90)):
         low, high = np.percentile(rate, [q - 4, q + 4])
         assert low <= float(stats[M[metric], 0, large]) <= high, metric
+
+
+def test_conflict_share_counts_only_cosines_below_the_dead_zone() -> None:
+    """A cosine of -0.02 is near orthogonal, not conflict: of (-0.02, -0.3, 0.5) one pair conflicts."""
+    engine = Engine(tiny(steps=3))
+    k, t = engine.num_copies, len(engine.tasks)
+    cosines = torch.eye(t).repeat(k, 1, 1)
+    for (a, b), value in zip(engine.pairs, (-0.02, -0.3, 0.5)):
+        cosines[:, a, b] = cosines[:, b, a] = value
+    engine._conflicts = [(3, torch.ones(k, t), cosines)]
+    frames = pd.concat(engine._conflict_records({3: 0.5}), ignore_index=True)
+    share = frames[frames["metric"] == "conflict_share"]
+    assert len(share) == k and np.allclose(share["value"], 1 / 3)
+
+
+MOMENTUM = (
+    OptimizerConfig("sgd", 0.1, "SGD"),
+    OptimizerConfig("sgd", 0.1, "SGD m=0.9", {"momentum": 0.9}),
+    OptimizerConfig("sgd", 0.1, "Nesterov", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    OptimizerConfig("adam", 0.01, "Adam"),
+)
+
+
+@pytest.mark.parametrize("label", ["SGD m=0.9", "Nesterov"])
+def test_momentum_records_the_measured_step_computed_by_hand(label: str) -> None:
+    """With momentum lr is not the step per unit gradient: the engine records |dtheta| / |g|
+    per element instead (as measured_step), and no closed-form effective_lr for that row."""
+    from mtlviz.engine.statistics import MEASURED_GRADIENT_FLOOR
+
+    base = tiny()
+    engine = Engine(ExperimentConfig(tasks=base.tasks, model=base.model, optimizers=MOMENTUM, train=base.train))
+    k = engine.labels.index(label)
+    for _ in range(4):
+        task_grads, before, after, stats = step_with_reference(engine)
+    medians = []
+    for i in range(len(engine.params)):
+        grad = sum(g[i] for g in task_grads[k]).flatten().double()
+        delta = (after[i][k] - before[i][k]).flatten().double()
+        usable = grad.abs() > MEASURED_GRADIENT_FLOOR * grad.norm() / grad.numel() ** 0.5
+        ratio = (delta[usable].abs() / grad[usable].abs()).numpy()
+        p10, p50, p90 = np.quantile(ratio, [0.1, 0.5, 0.9])
+        got = stats[[M["measured_step"], M["measured_step_p10"], M["measured_step_p90"]], k, i]
+        torch.testing.assert_close(got, torch.tensor([p50, p10, p90], dtype=torch.float32), rtol=2e-3, atol=1e-9)
+        medians.append(p50)
+    # Momentum carries earlier gradients into the step: per unit of this gradient it is not lr.
+    assert sum(abs(m - 0.1) > 0.01 for m in medians) > len(medians) / 2, medians
+    closed_form = stats[[M["effective_lr"], M["effective_lr_p10"], M["effective_lr_p90"]], k]
+    assert torch.isnan(closed_form).all()  # no closed form to report for this row
+    for exact in (engine.labels.index("SGD"), engine.labels.index("Adam")):
+        assert torch.isfinite(stats[M["effective_lr"], exact]).all()
+        assert torch.isnan(stats[M["measured_step"], exact]).all()
+
+
+def test_records_name_the_kind_of_each_rows_step_size() -> None:
+    base = tiny(stats_every=2, conflict_every=0, steps=6)
+    engine = Engine(ExperimentConfig(tasks=base.tasks, model=base.model, optimizers=MOMENTUM, train=base.train))
+    records = pd.concat(list(engine.run()), ignore_index=True)
+    runs = records.groupby("metric", observed=True)["run"].unique()
+    assert set(runs["effective_lr"]) == {"SGD", "Adam"}
+    assert set(runs["measured_step"]) == {"SGD m=0.9", "Nesterov"}

@@ -45,3 +45,40 @@ def test_the_rule_gives_the_step_the_optimizer_takes(name: str, options: dict) -
         assert len(rates) == len(params)
         for p, g, old, rate in zip(params, grads, before, rates):
             torch.testing.assert_close(p.detach() - old, -rate * g, rtol=1e-9, atol=1e-12, msg=f"step {step}")
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "exact"),
+    [
+        pytest.param("sgd", {}, True, id="sgd"),
+        pytest.param("sgd", {"weight_decay": 0.1}, True, id="sgd-l2"),  # lr multiplies g + wd * theta exactly
+        pytest.param("sgd", {"momentum": 0.9}, False, id="sgd-momentum"),
+        pytest.param("sgd", {"momentum": 0.9, "nesterov": True}, False, id="sgd-nesterov"),
+        pytest.param("adam", {}, True, id="adam"),  # lr_eff multiplies the first moment exactly
+        pytest.param("adamw", {}, True, id="adamw"),
+        pytest.param("nadam", {}, True, id="nadam"),
+        pytest.param("rmsprop", {}, True, id="rmsprop"),
+        pytest.param("rmsprop", {"momentum": 0.9}, False, id="rmsprop-momentum"),
+        pytest.param("adagrad", {}, True, id="adagrad"),
+    ],
+)
+def test_the_spec_says_whether_its_rule_is_exact(name: str, options: dict, exact: bool) -> None:
+    spec = OPTIMIZERS[name]
+    param = torch.nn.Parameter(torch.ones(3))
+    optimizer = spec.build([param], 0.01, options)
+    param.grad = torch.ones(3)
+    optimizer.step()
+    assert spec.step_size_exact(spec.resolved(options), [optimizer.state[param]]) is exact
+
+
+def test_radam_has_no_closed_form_before_its_rectification() -> None:
+    """Before rectification RAdam steps like SGD with momentum; from step 6 on (beta2 0.999) its rule is exact."""
+    spec = OPTIMIZERS["radam"]
+    param = torch.nn.Parameter(torch.ones(3))
+    optimizer = spec.build([param], 0.01)
+    exact = []
+    for _ in range(8):
+        param.grad = torch.ones(3)
+        optimizer.step()
+        exact.append(spec.step_size_exact(spec.resolved(), [optimizer.state[param]]))
+    assert exact == [False] * 5 + [True] * 3

@@ -34,7 +34,7 @@ def test_updates_and_conflict_views_render(jobs: list[TrainingJob]) -> None:
     assert not at.exception
     reading = [m.value for m in at.markdown if "opposite directions" in m.value]
     assert reading and "**task A** and **task B**" in reading[0], page_text(at)
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 4  # cosines, their distribution, heatmaps, task gradient norms
 
 
 def test_conflict_view_says_when_nothing_is_shared(jobs: list[TrainingJob]) -> None:

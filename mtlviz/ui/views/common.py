@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import streamlit as st
 
+from mtlviz.charts.figure import with_font_size
 from mtlviz.export import ExportError, figure_html, figure_png, find_chrome
 from mtlviz.ui.state import CHART_BAND, CHART_BEST_LR, CHART_X, PRESENTER
 from mtlviz.ui.views.results import Derived, Results
@@ -19,6 +20,7 @@ from mtlviz.ui.views.results import Derived, Results
 X_LABELS = {"step": "Step", "seconds": "Seconds"}
 BAND_LABELS = {"std": "mean ± std", "minmax": "min – max", "none": "mean only"}
 PLOTLY_CONFIG = {"displaylogo": False}
+PRESENTER_FONT = 18  # px, the smallest label in the presenter view: readable from the back of a room
 
 
 def always(results: Results) -> bool:
@@ -47,8 +49,10 @@ def presenting() -> bool:
     return bool(st.session_state.get(PRESENTER))
 
 
-def chart_controls(results: Results, derived: Derived) -> ChartChoices:
-    """Axis, band and filter choices shared by the views (hidden in the presenter view)."""
+def chart_controls(results: Results, derived: Derived, time_axis: bool = True) -> ChartChoices:
+    """Axis, band and filter choices shared by the views (hidden in the presenter view).
+
+    time_axis=False: the view has no step or seconds axis (Loss space), so no switch for it."""
     state = st.session_state
     state.setdefault(CHART_X, "step")
     state.setdefault(CHART_BAND, "std")
@@ -57,7 +61,10 @@ def chart_controls(results: Results, derived: Derived) -> ChartChoices:
     swept = bool(derived.swept)
     if not presenting():
         cols = st.columns([1, 1, 1])
-        cols[0].segmented_control("x-axis", list(X_LABELS), format_func=X_LABELS.get, key=CHART_X, required=True)
+        if time_axis:
+            cols[0].segmented_control("x-axis", list(X_LABELS), format_func=X_LABELS.get, key=CHART_X, required=True)
+        else:
+            state[CHART_X] = state[CHART_X]  # kept for the other views while this one does not draw it
         if seeds:
             cols[1].segmented_control(
                 "Seed band", list(BAND_LABELS), format_func=BAND_LABELS.get, key=CHART_BAND, required=True
@@ -81,7 +88,8 @@ def chart(figure: go.Figure, key: str) -> None:
     """Draw a figure, enlarged in the presenter view, with PNG and HTML exports under it."""
     if presenting():
         height = figure.layout.height or 450
-        figure.update_layout(height=int(height * 1.5), font={"size": 17})
+        figure.update_layout(height=int(height * 1.5))
+        with_font_size(figure, PRESENTER_FONT)
         st.plotly_chart(figure, key=key, config=PLOTLY_CONFIG)
         return
     st.plotly_chart(figure, key=key, config=PLOTLY_CONFIG)

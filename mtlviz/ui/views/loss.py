@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mtlviz.charts import loss_curves
+from mtlviz.charts.loss_curves import log_scale_note
 from mtlviz.records import TRAIN_LOSS, VAL_LOSS
 from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT
 from mtlviz.ui.views.common import View, chart, chart_controls, presenting
@@ -38,7 +39,14 @@ def draw(results: Results, derived: Derived) -> None:
         divergences=derived.divergences,
         band=choices.band,
         x=choices.x,
+        diverged_seeds=derived.diverged_runs,
+        colors=derived.colors,
     )
+    note = log_scale_note(figure)
+    if note:
+        st.caption(note)
+    for line in derived.coincidences:
+        st.caption(line)
     chart(figure, "loss_chart")
 
 

@@ -22,7 +22,7 @@ def available(results: Results) -> bool:
 
 def draw(results: Results, derived: Derived) -> None:
     config = results.config
-    choices = chart_controls(results, derived)
+    choices = chart_controls(results, derived, time_axis=False)  # paths in loss space: no step or seconds axis
     tasks = config.tasks.task_names
     if isinstance(config.tasks, Toy2DTasks):
         records = results.frame([TRAIN_LOSS, POSITION])
@@ -33,15 +33,21 @@ def draw(results: Results, derived: Derived) -> None:
         )
         left, right = st.columns(2)
         with left:
-            chart(toy2d_contour_chart(records, choices.runs, start=config.tasks.start), "toy2d_contour")
+            chart(
+                toy2d_contour_chart(records, choices.runs, start=config.tasks.start, colors=derived.colors),
+                "toy2d_contour",
+            )
         with right:
-            chart(loss_space_chart(records, choices.runs, tasks, front=pareto_front()), "loss_space_chart")
+            chart(
+                loss_space_chart(records, choices.runs, tasks, front=pareto_front(), colors=derived.colors),
+                "loss_space_chart",
+            )
         return
     st.caption(
         f"Each run's training losses, {tasks[0]} against {tasks[1]}, from the start (circle) to the latest step "
         "(star): runs that end lower-left are better on both tasks."
     )
-    chart(loss_space_chart(results.frame([TRAIN_LOSS]), choices.runs, tasks), "loss_space_chart")
+    chart(loss_space_chart(results.frame([TRAIN_LOSS]), choices.runs, tasks, colors=derived.colors), "loss_space_chart")
 
 
 VIEW = View("Loss space", draw, available)

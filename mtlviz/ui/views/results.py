@@ -3,7 +3,8 @@
 `Results` is a training job while it trains, a saved run, or anything else with
 a config, the run's metadata and its records. `Derived` holds what is computed
 from one snapshot of them: the summary table, the run table, each swept
-configuration's best learning rate, the divergence events. It is built once
+configuration's best learning rate, the divergence events, the runs that
+coincide and each run's colour. It is built once
 where a panel is drawn and handed to the views and the summary section, so no
 view recomputes what another already did, and the live banner and the charts
 read the same snapshot of the metadata.
@@ -16,9 +17,10 @@ from typing import Protocol
 
 import pandas as pd
 
+from mtlviz.charts.colors import run_colors
 from mtlviz.config import ExperimentConfig
 from mtlviz.records import VAL_ACCURACY, VAL_LOSS, VAL_R2, VAL_RMSE, Divergence, RowInfo, RunMetadata
-from mtlviz.summary import best_learning_rates, summary_table
+from mtlviz.summary import best_learning_rates, coincidence_notes, coinciding_runs, summary_table
 
 # Everything summary_table reads: never the per-layer statistics, which can be millions of rows.
 SUMMARY_METRICS = (VAL_LOSS, VAL_ACCURACY, VAL_R2, VAL_RMSE)
@@ -67,6 +69,16 @@ class Derived:
         """mtlviz.summary.summary_table of the run: final validation results per task and run."""
         records = self.results.frame(SUMMARY_METRICS)
         return summary_table(records, self.diverged_runs, self.config.val_targets)
+
+    @cached_property
+    def coincidences(self) -> list[str]:
+        """A note for each pair of runs whose validation losses coincide (mtlviz.summary.coinciding_runs)."""
+        return coincidence_notes(coinciding_runs(self.results.frame([VAL_LOSS])))
+
+    @cached_property
+    def colors(self) -> dict[str, str]:
+        """Run -> its colour, from every run of the experiment: the same in every chart, whatever is hidden."""
+        return run_colors(self.results.runs)
 
     @cached_property
     def run_table(self) -> pd.DataFrame:

@@ -18,11 +18,15 @@ def available(results: Results) -> bool:
 def draw(results: Results, derived: Derived) -> None:
     st.caption(
         "Final validation loss per task against the learning rate: one line per configuration, the mean over "
-        "seeds with their standard deviation. The ring marks each configuration's best learning rate (lowest "
-        "final validation objective, the weighted sum of task losses)."
+        "seeds with their standard deviation. The star marks each configuration's best learning rate (lowest "
+        "final validation objective, the weighted sum of task losses). An open circle is the mean of only the "
+        "seeds that did not diverge (its hover says how many); an x at the top, a learning rate at which every "
+        "seed diverged."
     )
     final = final_losses(results.frame([VAL_LOSS]), derived.diverged_runs)
-    figure = lr_sensitivity(final, derived.run_table, results.config.tasks.task_names, derived.best_runs)
+    figure = lr_sensitivity(
+        final, derived.run_table, results.config.tasks.task_names, derived.best_runs, colors=derived.colors
+    )
     chart(figure, "sensitivity_chart")
 
 

@@ -25,7 +25,13 @@ def draw(results: Results, derived: Derived) -> None:
     )
     choices = chart_controls(results, derived)
     figure = task_weight_chart(
-        results.frame([TASK_WEIGHT]), choices.runs, config.tasks.task_names, x=choices.x, band=choices.band
+        results.frame([TASK_WEIGHT]),
+        choices.runs,
+        config.tasks.task_names,
+        x=choices.x,
+        band=choices.band,
+        colors=derived.colors,
+        diverged_seeds=derived.diverged_runs,
     )
     chart(figure, "task_weight_chart")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlviz.charts.updates import LAYER_CHARTS, layer_chart, layer_names
-from mtlviz.records import CATALOGUE
+from mtlviz.charts.updates import LAYER_CHARTS, chart_metrics, layer_chart, layer_names
+from mtlviz.records import CATALOGUE, EFFECTIVE_LR, MEASURED_STEP
 from mtlviz.ui.state import UPDATES_LAYERS, UPDATES_METRIC
 from mtlviz.ui.views.common import View, chart, chart_controls
 from mtlviz.ui.views.results import Derived, Results
@@ -30,9 +30,15 @@ def draw(results: Results, derived: Derived) -> None:
     if st.session_state.get(UPDATES_LAYERS) and not set(st.session_state[UPDATES_LAYERS]) <= set(layers):
         del st.session_state[UPDATES_LAYERS]  # another run's layers
     chosen = layers_col.multiselect("Layers", layers, default=default, key=UPDATES_LAYERS)
-    st.caption(CATALOGUE[metric].help)
-    wanted = [metric, "effective_lr_p10", "effective_lr_p90"] if metric == "effective_lr" else [metric]
-    figure = layer_chart(results.frame(wanted), choices.runs, chosen, metric, x=choices.x, band=choices.band)
+    if metric == EFFECTIVE_LR:
+        st.caption(
+            f"Solid lines, **closed form**: {CATALOGUE[EFFECTIVE_LR].help} "
+            f"Dotted lines, **measured**: {CATALOGUE[MEASURED_STEP].help}"
+        )
+    else:
+        st.caption(CATALOGUE[metric].help)
+    records = results.frame(chart_metrics(metric))
+    figure = layer_chart(records, choices.runs, chosen, metric, x=choices.x, band=choices.band, colors=derived.colors)
     chart(figure, "updates_chart")
 
 
