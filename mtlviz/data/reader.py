@@ -5,7 +5,8 @@ expected and what was found: empty files, other delimiters (detected and
 reported), other encodings (decoded and reported), binary or archive files
 renamed .csv, pickles (never loaded), duplicate or blank column names, ragged
 rows and unclosed quotes (with the line number), and size limits (Parquet rows
-are counted from the file's metadata before anything is decoded).
+are counted from the file's metadata before anything is decoded). Header problems
+and ragged rows are reported all at once (`problems_error`), not one per attempt.
 
 CSV is parsed with the `csv` module rather than pandas so that every row keeps
 the file line it starts on (blank lines and values spanning lines included):
@@ -42,6 +43,8 @@ NA_VALUES = frozenset(
 # The delimiter is chosen from this much of the file: enough rows, and bounded work on a huge first line.
 SNIFF_CHARS = 64 * 1024
 PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+# A file with many bad lines: this many are named, the rest counted.
+MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,24 @@ def read_table(data: bytes, filename: str, limits: TableLimits = TableLimits()) 
         return table
     _refuse_binary(data, filename)
     return _read_csv(data, filename, limits)
+
+
+# ------------------------------------------------------------------- problems
+
+
+def problems_error(problems: list[str], where: str) -> DataError:
+    """One DataError for every problem found (its `problems` lists them): one problem keeps its plain message."""
+    if len(problems) == 1:
+        error = DataError(problems[0])
+    else:
+        error = DataError(f"{where} has {len(problems)} problems:\n" + "\n".join(f"- {p}" for p in problems))
+    error.problems = tuple(problems)
+    return error
+
+
+def problems_of(error: DataError) -> tuple[str, ...]:
+    """The problems a DataError reports (one, unless it was made by `problems_error`)."""
+    return getattr(error, "problems", (str(error),))
 
 
 # ----------------------------------------------------------------- format checks
@@ -226,11 +247,16 @@ def _text_column(cells: np.ndarray) -> pd.Series:
 def _parse_csv(
     text: str, delimiter: str, filename: str, limits: TableLimits
 ) -> tuple[list[str], list[list[str]], list[int], int]:
-    """Header, rows, the file line each row starts on, and how many rows had a trailing delimiter."""
+    """Header, rows, the file line each row starts on, and how many rows had a trailing delimiter.
+
+    Every row with the wrong number of fields is reported (the first MAX_LISTED by line), in one DataError.
+    """
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
     last_line = text.count("\n") + (not text.endswith("\n"))
     header: list[str] = []
     header_line, rows, lines, trailing = 0, [], [], 0
+    ragged: list[str] = []
+    ragged_count = 0
     end = 0  # the last file line read so far; a row starts on the line after the previous one ends
     try:
         for record in reader:
@@ -248,11 +274,14 @@ def _parse_csv(
             if len(record) != width:
                 if end == last_line:
                     _check_quotes_closed(text, start, delimiter, filename)
-                raise DataError(
-                    f"{filename}: line {start} has {len(record)} fields but the header has {width} columns; "
-                    f"check that line for a missing or extra {DELIMITER_NAMES[delimiter]} "
-                    "or an unquoted value containing one"
-                )
+                ragged_count += 1
+                if len(ragged) < MAX_LISTED:
+                    ragged.append(
+                        f"{filename}: line {start} has {len(record)} fields but the header has {width} columns; "
+                        f"check that line for a missing or extra {DELIMITER_NAMES[delimiter]} "
+                        "or an unquoted value containing one"
+                    )
+                continue
             rows.append(record)
             lines.append(start)
             if len(rows) > limits.max_rows:
@@ -264,6 +293,10 @@ def _parse_csv(
                 f'{csv.field_size_limit():,} characters; is a quote (") opened there never closed?'
             ) from None
         raise DataError(f"{filename}: cannot parse the row starting on line {end + 1} ({exc})") from None
+    if ragged:
+        if ragged_count > len(ragged):
+            ragged.append(f"{filename}: {ragged_count - len(ragged):,} more lines have the wrong number of fields")
+        raise problems_error(ragged, filename)
     if header:
         _check_quotes_closed(text, lines[-1] if lines else header_line, delimiter, filename)
     return header, rows, lines, trailing
@@ -284,16 +317,24 @@ def _check_quotes_closed(text: str, line: int, delimiter: str, filename: str) ->
 
 
 def _check_header(names: list, filename: str, limits: TableLimits) -> None:
+    """Refuse too many columns, and blank or repeated names (every one of them, at once)."""
     if len(names) > limits.max_columns:
         raise DataError(f"{filename} has {len(names):,} columns; the limit is {limits.max_columns:,}")
-    seen: dict[str, int] = {}
+    problems, seen = [], {}
     for i, name in enumerate(names, start=1):
         text = "" if name is None else str(name).strip()
         if not text:
-            raise DataError(f"{filename}: column {i} has a blank name; every column needs a name in the header row")
-        if text in seen:
-            raise DataError(f"{filename}: column name {text!r} appears twice (columns {seen[text]} and {i})")
-        seen[text] = i
+            problems.append(f"{filename}: column {i} has a blank name; every column needs a name in the header row")
+        else:
+            seen.setdefault(text, []).append(i)
+    for text, where in seen.items():
+        if len(where) == 2:
+            problems.append(f"{filename}: column name {text!r} appears twice (columns {where[0]} and {where[1]})")
+        elif len(where) > 2:
+            places = ", ".join(map(str, where[:-1])) + f" and {where[-1]}"
+            problems.append(f"{filename}: column name {text!r} appears {len(where)} times (columns {places})")
+    if problems:
+        raise problems_error(problems, filename)
 
 
 # --------------------------------------------------------------------- Parquet

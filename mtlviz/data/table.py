@@ -12,11 +12,17 @@ exactly what was done:
 - class labels are mapped to 0..K-1 (the mapping is reported);
 - regression targets are standardised with training-split statistics, and the
   scale is kept so metrics can be reported in the original units.
+
+Rows dropped for missing values are counted per column, so the user learns which
+column cost the rows. Every problem of the chosen columns is collected and raised
+as one DataError. Default features (`suggested_features`) leave out identifiers
+and free text, saying why; `explain_task_type` says why a column is classes or a number.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,12 +31,30 @@ import torch
 
 from mtlviz.config import LIMITS, TableTasks, TaskSpec
 from mtlviz.data.bundled import BUNDLED
-from mtlviz.data.reader import Table, read_table_path
+from mtlviz.data.reader import Table, problems_error, problems_of, read_table_path
 from mtlviz.data.taskset import TaskSet
 from mtlviz.errors import DataError
 
-# A numeric column with at most this many distinct integer values is taken as class labels.
+# An integer column is class labels only when it looks like codes (explain_task_type): at most this
+# many distinct values, ...
 MAX_INTEGER_CLASSES = 10
+# ... at least this many rows per distinct value on average (fewer: too few examples of each class), ...
+MIN_ROWS_PER_CLASS = 5
+# ... and values packed near 0: the smallest -1, 0 or 1 (-1/1 signs, 0- or 1-based codes), the range at most
+# twice the count (0-3 and 1-5 are codes; linnerud's waist sizes 31-46 are measurements).
+CODE_SPREAD = 2
+# Default features leave out identifiers: a different value in every row (text, or consecutive integers) ...
+MIN_ID_ROWS = 10
+ID_WORDS = frozenset({"id", "ids", "identifier", "uuid", "guid", "index", "idx"})
+NUMBER_WORDS = frozenset({"number", "no", "nr", "num"})  # last word: "Sample Number", "Case No"
+# ... or a column named like one ("Individual ID") with at least this share of distinct values;
+ID_NAMED_SHARE = 0.3
+# and free text: long values of several words (medians), many different ones.
+FREE_TEXT_CHARS, FREE_TEXT_WORDS, FREE_TEXT_DISTINCT = 20, 3, 6
+# Validation fractions the config allows (0.05 to 0.9), in the dashboard slider's steps: hints name these.
+VAL_FRACTIONS = tuple(round(0.05 * k, 2) for k in range(1, 19))
+# Fewer validation rows than this: validation losses are noisy (a warning, not an error).
+FEW_VAL_ROWS = 20
 # A column where at least this share of the values are numbers is numeric: the rest are errors.
 NUMERIC_SHARE = 0.8
 MAX_CLASSES = LIMITS["num_classes"][1]
@@ -48,6 +72,13 @@ class ColumnInfo:
     missing: int
     distinct: int
     integer: bool = False
+    rows: int = 0
+    low: float = float("nan")  # numeric: smallest and largest value
+    high: float = float("nan")
+
+    @property
+    def present(self) -> int:
+        return self.rows - self.missing
 
 
 @dataclass
@@ -62,6 +93,9 @@ class Preprocessing:
     target_units: dict[str, tuple[float, float]] = field(default_factory=dict)  # task -> (mean, std)
     feature_columns: list[str] = field(default_factory=list)  # encoded input columns
     notes: list[str] = field(default_factory=list)
+    # Rows dropped for a missing value, per column (most first), and how many of them only that column lacks.
+    missing_by_column: dict[str, int] = field(default_factory=dict)
+    only_cause: dict[str, int] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------- columns
@@ -84,35 +118,102 @@ def numeric_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def column_info(table: Table, name: str) -> ColumnInfo:
     series = table.frame[name]
     present = series.notna() & (series.astype("string").str.strip() != "").fillna(False)
-    missing = int((~present).sum())
+    missing, rows = int((~present).sum()), len(series)
     if missing == len(series):
-        return ColumnInfo(name, "empty", missing, 0)
+        return ColumnInfo(name, "empty", missing, 0, rows=rows)
     values, bad = numeric_values(series)
     numbers = present.to_numpy() & ~bad
     share = numbers.sum() / max(1, present.sum())
     if pd.api.types.is_bool_dtype(series) or share < NUMERIC_SHARE:
-        return ColumnInfo(name, "categorical", missing, int(series[present].astype("string").nunique()))
+        distinct = int(series[present].astype("string").nunique())
+        return ColumnInfo(name, "categorical", missing, distinct, rows=rows)
     finite = values[numbers & np.isfinite(values)]
     integer = bool(len(finite)) and bool(np.all(finite == np.round(finite)))
-    return ColumnInfo(name, "numeric", missing, int(pd.unique(values[numbers]).size), integer)
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (float("nan"),) * 2
+    return ColumnInfo(name, "numeric", missing, int(pd.unique(values[numbers]).size), integer, rows, low, high)
 
 
 def infer_task_type(info: ColumnInfo) -> str:
-    """Text, booleans and few distinct integers: classification; other numbers: regression."""
+    """Text, booleans and integer codes: classification; other numbers: regression."""
+    return explain_task_type(info)[0]
+
+
+def explain_task_type(info: ColumnInfo) -> tuple[str, str]:
+    """(task type, why), the why in words a user can check against the column."""
+    if info.kind == "empty":
+        return "regression", "no values"
     if info.kind == "categorical":
-        return "classification"
-    if info.kind == "numeric" and info.integer and info.distinct <= MAX_INTEGER_CLASSES:
-        return "classification"
-    return "regression"
+        return "classification", "text or true/false values: classes"
+    if not info.integer:
+        return "regression", "numbers with decimals"
+    d, low, high = info.distinct, _number_text(info.low), _number_text(info.high)
+    integers = f"{d} distinct integer{'s' if d != 1 else ''}"
+    if d == 2:
+        return "classification", f"{integers}: two classes"
+    if d > MAX_INTEGER_CLASSES:
+        return "regression", f"{integers}: more than {MAX_INTEGER_CLASSES}, so a number"
+    if not -1 <= info.low <= 1 or info.high - info.low + 1 > CODE_SPREAD * d:
+        return "regression", f"{integers} from {low} to {high}: spread out, not codes like 0, 1, 2"
+    if d * MIN_ROWS_PER_CLASS > info.present:
+        return "regression", f"{integers} in {info.present} rows: too few rows per class"
+    return "classification", f"{integers} {low} to {high}: codes, so classes"
+
+
+# ------------------------------------------------------------ default features
+
+
+def left_out_columns(table: Table) -> dict[str, str]:
+    """Columns that default features leave out, and why: identifiers and free text carry no pattern to learn."""
+    left_out = {}
+    for name in table.frame.columns:
+        info = column_info(table, str(name))
+        reason = _free_text(table.frame[name], info) or _identifier(info)
+        if reason:
+            left_out[str(name)] = reason
+    return left_out
+
+
+def suggested_features(table: Table, targets: list[str]) -> tuple[list[str], dict[str, str]]:
+    """(default feature columns, {left-out column: why}): every other column but identifiers and free text."""
+    left_out = {name: why for name, why in left_out_columns(table).items() if name not in targets}
+    features = [str(c) for c in table.frame.columns if c not in targets and c not in left_out]
+    return features, left_out
+
+
+def _identifier(info: ColumnInfo) -> str:
+    present = info.present
+    consecutive = info.kind == "numeric" and info.integer and info.high - info.low + 1 == info.distinct
+    if present >= MIN_ID_ROWS and info.distinct == info.rows and (info.kind == "categorical" or consecutive):
+        return f"an identifier (a different value in each of the {info.rows} rows)"
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", info.name)
+    named = bool(ID_WORDS & {w.lower() for w in words}) or (len(words) > 1 and words[-1].lower() in NUMBER_WORDS)
+    if named and info.kind != "empty" and info.distinct > 2 and info.distinct >= ID_NAMED_SHARE * present:
+        return f"an identifier ({info.distinct} distinct values in {present} rows, and its name says so)"
+    return ""
+
+
+def _free_text(series: pd.Series, info: ColumnInfo) -> str:
+    if info.kind != "categorical" or pd.api.types.is_bool_dtype(series):
+        return ""
+    text = series.dropna().astype("string").str.strip()
+    text = text[text != ""]
+    if not len(text) or text.str.len().median() < FREE_TEXT_CHARS:
+        return ""
+    if text.str.split().str.len().median() < FREE_TEXT_WORDS:
+        return ""
+    if info.distinct < FREE_TEXT_DISTINCT and info.distinct < len(text):
+        return ""
+    return f"free text ({info.distinct} different long texts in {len(text)} rows)"
 
 
 def _numeric_column(table: Table, name: str, role: str) -> np.ndarray:
-    """The column as float64 (NaN = missing); rejects text and infinite values, naming one."""
+    """The column as float64 (NaN = missing); rejects text and infinite values, naming one of each."""
     values, bad = numeric_values(table.frame[name])
+    problems = []
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         sample = table.frame[name].iloc[first]
-        raise DataError(
+        problems.append(
             f"{role} column {name!r} is numeric but holds {int(bad.sum())} non-numeric value(s), "
             f"e.g. {str(sample)!r} on {table.where(first)}"
         )
@@ -120,10 +221,12 @@ def _numeric_column(table: Table, name: str, role: str) -> np.ndarray:
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
         raw = table.frame[name].iloc[first]
-        raise DataError(
+        problems.append(
             f"{role} column {name!r} holds an infinite value ({str(raw)!r} on {table.where(first)}); "
             "expected finite numbers"
         )
+    if problems:
+        raise problems_error(problems, table.name)
     return values
 
 
@@ -138,65 +241,86 @@ def load_table(spec: TableTasks) -> Table:
 
 
 def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[TaskSet, Preprocessing]:
-    """Validate, clean, split and encode the chosen columns of `table`."""
+    """Validate, clean, split and encode the chosen columns of `table`.
+
+    Every problem of the chosen columns is collected and raised as one DataError
+    (its `problems` lists them), so a file is fixed in one pass, not one problem per try.
+    """
     frame = table.frame
     columns = list(frame.columns)
-    targets = [t.name for t in spec.targets]
-    for name in targets + list(spec.features):
-        if name not in columns:
-            raise DataError(f"column {name!r} is not in {table.name}; its columns are {', '.join(map(str, columns))}")
-    features = list(spec.features) or [c for c in columns if c not in targets]
-    if not features:
-        raise DataError(f"{table.name}: no feature columns left; every column is a target")
+    problems: list[str] = []
+    unknown = [name for name in [t.name for t in spec.targets] + list(spec.features) if name not in columns]
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        which = f"column {names} is" if len(unknown) == 1 else f"columns {names} are"
+        problems.append(f"{which} not in {table.name}; its columns are {', '.join(map(str, columns))}")
+    targets = [t.name for t in spec.targets if t.name in columns]
+    features = [name for name in spec.features if name in columns] or [c for c in columns if c not in targets]
+    if not features and not spec.features:
+        problems.append(f"{table.name}: no feature columns left; every column is a target")
     report = Preprocessing(rows_read=len(frame), notes=list(table.notes))
     infos = {name: column_info(table, name) for name in targets + features}
     for name, info in infos.items():
         if info.kind == "empty":
             role = "target" if name in targets else "feature"
-            raise DataError(f"{role} column {name!r} has no values (every row is missing)")
+            problems.append(f"{role} column {name!r} has no values (every row is missing)")
+    usable = [name for name in targets + features if infos[name].kind != "empty"]
 
-    # Resolve task types, and parse every chosen column (errors name the value).
+    # Resolve task types, and parse every chosen column (problems name the value).
     tasks: list[TaskSpec] = []
     for target in spec.targets:
+        if target.name not in usable:
+            continue
         kind = target.type if target.type != "auto" else infer_task_type(infos[target.name])
         if kind == "regression" and infos[target.name].kind == "categorical":
-            raise DataError(
+            problems.append(
                 f"target {target.name!r} holds text (e.g. {_sample(frame[target.name])!r}); "
                 "it can be a classification task, not a regression task"
             )
+            continue
         tasks.append(TaskSpec(target.name, kind, 2, target.loss_scale, target.weight))
-    numeric = {name: _numeric_column(table, name, "feature") for name in features if infos[name].kind == "numeric"}
+    numeric: dict[str, np.ndarray] = {}
+    for name in features:
+        if name in usable and infos[name].kind == "numeric":
+            numeric[name] = _collect(problems, _numeric_column, table, name, "feature")
     for task in tasks:
         if task.type == "regression":
-            numeric[task.name] = _numeric_column(table, task.name, "target")
+            numeric[task.name] = _collect(problems, _numeric_column, table, task.name, "target")
 
     # Missing values.
     def present(name: str) -> np.ndarray:
-        if name in numeric:
+        if name in numeric and numeric[name] is not None:
             return ~np.isnan(numeric[name])
         column = frame[name]
         return (column.notna() & (column.astype("string").str.strip() != "").fillna(False)).to_numpy()
 
-    keep = np.ones(len(frame), dtype=bool)
-    for name in targets:
-        keep &= present(name)
+    droppers = [name for name in targets if name in usable]  # columns whose missing values drop a row
     if spec.missing == "drop":
-        for name in features:
-            keep &= present(name)
+        droppers += [name for name in features if name in usable and name not in droppers]
+    lacking = np.stack([~present(name) for name in droppers], axis=1) if droppers else np.zeros((len(frame), 0), bool)
+    keep = ~lacking.any(axis=1)
+    counts = {name: int(lacking[:, i].sum()) for i, name in enumerate(droppers) if lacking[:, i].any()}
+    report.missing_by_column = dict(sorted(counts.items(), key=lambda item: -item[1]))
+    alone = lacking.sum(axis=1) == 1
+    report.only_cause = {name: int((lacking[:, droppers.index(name)] & alone).sum()) for name in counts}
     dropped = int((~keep).sum())
     report.rows_dropped = dropped
     if dropped:
-        what = "a chosen column" if spec.missing == "drop" else "a target"
-        report.notes.append(f"Dropped {dropped} of {len(frame)} rows with a missing value in {what}.")
+        report.notes.append(_dropped_note(report, len(frame), spec.missing, features))
     n = int(keep.sum())
     n_val = round(n * spec.val_fraction)
-    if not _splits(n, spec.val_fraction):
-        need = next(m for m in itertools.count(n + 1) if _splits(m, spec.val_fraction))
-        raise DataError(
-            f"{table.name}: {n} usable rows (of {len(frame)}; {dropped} had missing values) are too few for a "
-            f"training and validation split at val_fraction {spec.val_fraction:g}; expected at least {need}"
-        )
     rows = np.flatnonzero(keep)
+    if not _splits(n, spec.val_fraction):
+        problems.append(_too_few_rows(table, n, dropped, spec.val_fraction, report.missing_by_column))
+    for task in tasks:  # checked on the rows that would be used, so split problems and class problems come together
+        if task.type == "classification" and len(rows):
+            _collect(problems, _class_codes, table, task.name, rows)
+        elif task.type == "regression" and len(rows) and numeric.get(task.name) is not None:
+            used = numeric[task.name][rows]
+            if np.all(used == used[0]):
+                problems.append(f"target {task.name!r} is constant ({used[0]:g} in every row): nothing to learn")
+    if problems:
+        raise problems_error(problems, table.name)
     order = np.random.default_rng(seed).permutation(n)
     val_idx, train_idx = rows[order[:n_val]], rows[order[n_val:]]
     report.rows_used = n
@@ -207,11 +331,16 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
     for t, task in enumerate(tasks):
         if task.type == "regression":
             values = numeric[task.name]
-            standard, mean, std = _standardised(table, task.name, "target", values, train_idx, rows)
+            result = _collect(problems, _standardised, table, task.name, "target", values, train_idx, rows)
+            if result is None:
+                continue
+            standard, mean, std = result
             if not std > 0:
-                raise DataError(
-                    f"target {task.name!r} is constant ({values[rows[0]]:g} in every row): nothing to learn"
+                problems.append(
+                    f"target {task.name!r} is constant in the training split ({values[train_idx[0]]:g} in every "
+                    "row): nothing to learn"
                 )
+                continue
             y[:, t] = standard
             report.target_units[task.name] = (mean, std)
             resolved.append(task)
@@ -232,13 +361,18 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
             if missing.any():  # only under "impute": "drop" removed these rows
                 known = values[train_idx][~np.isnan(values[train_idx])]
                 if not len(known):
-                    raise DataError(
-                        f"feature column {name!r} has no values in the training split ({int((~missing).sum())} of "
-                        f"{n} usable rows have one); expected at least one to impute the others from"
+                    have, usable_rows = int((~missing).sum()), _count(n, "usable row")
+                    problems.append(
+                        f"feature column {name!r} has no values in the training split ({have} of {usable_rows} "
+                        f"{'has' if have == 1 else 'have'} one); expected at least one to impute the others from"
                     )
+                    continue
                 values[np.isnan(values)] = np.median(known)
                 report.imputed[name] = int(missing.sum())
-            standard, _, std = _standardised(table, name, "feature", values, train_idx, rows)
+            result = _collect(problems, _standardised, table, name, "feature", values, train_idx, rows)
+            if result is None:
+                continue
+            standard, _, std = result
             if not std > 0:
                 report.notes.append(f"Feature {name!r} is constant in the training split; it carries no information.")
             blocks.append(standard[:, None])
@@ -249,6 +383,8 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
                 report.imputed[name] = imputed
             blocks.append(block)
             names += block_names
+    if problems:
+        raise problems_error(problems, table.name)
     report.feature_columns = names
     x = np.concatenate(blocks, axis=1)
 
@@ -264,6 +400,78 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
         target_scales=tuple(scales),
     )
     return taskset, report
+
+
+def _collect(problems: list[str], check, *args):
+    """`check(*args)`, or None with its problems added to `problems`."""
+    try:
+        return check(*args)
+    except DataError as exc:
+        problems.extend(problems_of(exc))
+        return None
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 row", "5 rows" (singular and plural by count)."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def _missing_text(missing_by_column: dict[str, int]) -> str:
+    return ", ".join(f"{name}: {_count(count, 'row')}" for name, count in missing_by_column.items())
+
+
+def _dropped_note(report: Preprocessing, rows_read: int, policy: str, features: list[str]) -> str:
+    """Where the dropped rows went: per column, and which feature's absence would keep most of them."""
+    what = "a chosen column" if policy == "drop" else "a target"
+    note = (
+        f"Dropped {report.rows_dropped:,} of {rows_read:,} rows with a missing value in {what}: "
+        f"{_missing_text(report.missing_by_column)}."
+    )
+    regained = {name: count for name, count in report.only_cause.items() if name in features and count}
+    if regained:
+        best = max(regained, key=regained.get)
+        note += f" Leaving out {best} would keep {_count(regained[best], 'more row')}."
+    return note
+
+
+def _too_few_rows(table: Table, n: int, dropped: int, val_fraction: float, missing: dict[str, int]) -> str:
+    """Too few usable rows: how many there are and are needed, where rows went, and which fractions would work."""
+    need = next(m for m in itertools.count(n + 1) if _splits(m, val_fraction))
+    message = (
+        f"{table.name}: {_count(n, 'usable row')} (of {len(table.frame):,}; {dropped:,} had missing values) "
+        f"{'is' if n == 1 else 'are'} too few for a training and validation split at val_fraction {val_fraction:g}; "
+        f"expected at least {need}."
+    )
+    if missing:
+        message += f" Missing values cost rows in {_missing_text(missing)}."
+    works = [f for f in VAL_FRACTIONS if _splits(n, f)]
+    if len(works) == 1:
+        message += f" Validation fraction {works[0]:g} works with {n} rows."
+    elif works:
+        message += f" Validation fractions from {works[0]:g} to {works[-1]:g} work with {n} rows."
+    else:
+        least = next(m for m in itertools.count(n + 1) if any(_splits(m, f) for f in VAL_FRACTIONS))
+        message += (
+            f" No validation fraction works: {_count(n, 'row')} cannot hold the {MIN_TRAIN_ROWS} training rows and "
+            f"{MIN_VAL_ROWS} validation rows needed; at least {least} are."
+        )
+    return message
+
+
+def split_warnings(train_rows: int, val_rows: int, batch_size: int) -> list[str]:
+    """Sizes that train, but less well than the user may think."""
+    warnings = []
+    if val_rows < FEW_VAL_ROWS:
+        warnings.append(
+            f"The validation split has only {_count(val_rows, 'row')}: validation losses will be noisy "
+            f"({FEW_VAL_ROWS} or more is better)."
+        )
+    if batch_size > train_rows:
+        warnings.append(
+            f"The batch size ({batch_size}) is larger than the training split ({_count(train_rows, 'row')}): "
+            f"every step uses all {train_rows} rows."
+        )
+    return warnings
 
 
 def _splits(rows: int, val_fraction: float) -> bool:
@@ -384,7 +592,7 @@ def _one_hot(
 @dataclass
 class Preview:
     head: pd.DataFrame
-    tasks: pd.DataFrame  # per target: type, classes or range, missing
+    tasks: pd.DataFrame  # per target: type, why that type, classes or range, missing
     correlation: pd.DataFrame | None  # between targets that can be read as numbers
 
 
@@ -396,8 +604,9 @@ def preview(table: Table, targets: list[str], types: dict[str, str] | None = Non
     encoded = {}
     for name in targets:
         info = column_info(table, name)
-        kind = types.get(name, "auto")
-        kind = infer_task_type(info) if kind == "auto" else kind
+        kind, why = types.get(name, "auto"), "chosen"
+        if kind == "auto":
+            kind, why = explain_task_type(info)
         values, bad = numeric_values(frame[name])
         if info.kind == "empty":
             detail = "no values"
@@ -412,6 +621,6 @@ def preview(table: Table, targets: list[str], types: dict[str, str] | None = Non
             finite = values[np.isfinite(values)]
             detail = f"{finite.min():.4g} to {finite.max():.4g} (mean {_mean(finite):.4g})" if len(finite) else "—"
             encoded[name] = pd.Series(np.where(bad, np.nan, values), index=frame.index)
-        summary.append({"task": name, "type": kind, "classes or range": detail, "missing": info.missing})
+        summary.append({"task": name, "type": kind, "why": why, "classes or range": detail, "missing": info.missing})
     correlation = pd.DataFrame(encoded).corr() if len(encoded) >= 2 else None
     return Preview(frame.head(rows), pd.DataFrame(summary), correlation)

@@ -10,6 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from mtlviz.charts.data import correlation_heatmap
+from mtlviz.config import TrainConfig
+from mtlviz.data.table import split_warnings
+from mtlviz.ui.fields import TRAIN, default_of
 from mtlviz.ui.tasks import TaskChoice
 
 
@@ -22,12 +25,33 @@ def data_panel(choice: TaskChoice, expanded: bool) -> None:
     ):
         for note in report.notes if report else table.notes:
             st.text(f"ℹ {note}")
-        if report is not None:
+        if choice.left_out:
             st.text(
-                f"{report.rows_used:,} rows used of {report.rows_read:,} ({report.rows_dropped:,} dropped); "
+                "Left out of the features by default (add them under Feature columns in the sidebar):\n"
+                + "\n".join(f"  {name}: {why}" for name, why in choice.left_out.items())
+            )
+        if choice.taskset is not None:
+            # The batch size widget is drawn in the sidebar, before this panel: its value is this run's.
+            batch_size = int(st.session_state.get(TRAIN["batch_size"].key, default_of(TrainConfig, "batch_size")))
+            taskset = choice.taskset
+            for warning in split_warnings(len(taskset.x_train), len(taskset.x_val), batch_size):
+                st.warning(warning, icon=":material/warning:")
+        if report is not None:
+            split = ""
+            if choice.taskset is not None:
+                split = f" ({len(choice.taskset.x_train):,} training, {len(choice.taskset.x_val):,} validation)"
+            st.text(
+                f"{report.rows_used:,} rows used of {report.rows_read:,}{split}, {report.rows_dropped:,} dropped; "
                 f"{len(report.feature_columns)} input columns after encoding; numeric features standardised "
                 "with training-split statistics."
             )
+            if report.missing_by_column:
+                st.caption("Rows dropped for missing values, per column")
+                lost = pd.DataFrame(
+                    [(name, count, report.only_cause.get(name, 0)) for name, count in report.missing_by_column.items()],
+                    columns=["column", "rows missing it", "rows kept if it were left out"],
+                )
+                st.dataframe(lost, hide_index=True, key="data_missing", height=min(300, 38 + 35 * len(lost)))
             if report.imputed:
                 st.text("Imputed: " + ", ".join(f"{name} ({count})" for name, count in report.imputed.items()))
         st.caption("First rows")

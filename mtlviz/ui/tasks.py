@@ -10,6 +10,7 @@ user-provided goes into a cache shared between sessions.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable
@@ -20,8 +21,8 @@ import streamlit as st
 
 from mtlviz.config import ExperimentConfig, SyntheticTasks, TableTasks, TaskSource, TaskSpec, Toy2DTasks
 from mtlviz.data.bundled import BUNDLED
-from mtlviz.data.reader import Table, read_table, read_table_path
-from mtlviz.data.table import Preprocessing, Preview, build_table_taskset, preview
+from mtlviz.data.reader import Table, problems_of, read_table, read_table_path
+from mtlviz.data.table import Preprocessing, Preview, build_table_taskset, left_out_columns, preview
 from mtlviz.data.taskset import TaskSet
 from mtlviz.data.toy2d import START_POINTS
 from mtlviz.errors import ConfigError, DataError
@@ -30,8 +31,9 @@ from mtlviz.ui.state import PENDING_TABLE, UPLOAD_NEEDED
 from mtlviz.ui.text import escape_markdown
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet", "pq"]
-TABLE_CACHE = "table_cache"  # session state: (file digest) -> Table or error text
-PREPARED_CACHE = "prepared_cache"  # session state: (digest, spec, seed) -> (TaskSet, Preprocessing)
+TABLE_CACHE = "table_cache"  # session state: (file digest) -> Table or its problems
+LEFT_OUT_CACHE = "left_out_cache"  # session state: (file digest) -> {column default features leave out: why}
+PREPARED_CACHE = "prepared_cache"  # session state: (digest, spec, seed) -> (TaskSet, Preprocessing) or problems
 
 
 @dataclass
@@ -44,6 +46,9 @@ class TaskChoice:
     preview: Preview | None = None
     report: Preprocessing | None = None
     errors: list[str] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)  # columns the default features left out (not chosen): why
+    # An uploaded file (name, bytes): kept with the saved run, so the CLI can rerun it from any folder.
+    upload: tuple[str, bytes] | None = None
     source: str = ""  # the SOURCES key it came from
 
 
@@ -195,7 +200,8 @@ def _upload_ui(seed: int, disabled: bool) -> TaskChoice:
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     table = _cached_table(digest, lambda: read_table(data, upload.name))
-    return _columns_ui(table, digest, {"path": upload.name}, (), (), seed, disabled)
+    choice = _columns_ui(table, digest, {"path": upload.name}, (), (), seed, disabled)
+    return dataclasses.replace(choice, upload=(upload.name, data))
 
 
 def _columns_ui(
@@ -208,8 +214,8 @@ def _columns_ui(
     disabled: bool,
 ) -> TaskChoice:
     """Targets, features, task types and preprocessing of one table; `location` says where it came from."""
-    if isinstance(table, str):
-        return TaskChoice(errors=[table])
+    if isinstance(table, tuple):
+        return TaskChoice(errors=list(table))
     columns = [str(c) for c in table.frame.columns]
     ids = {"digest": digest}
     pending = st.session_state.get(PENDING_TABLE)
@@ -218,8 +224,16 @@ def _columns_ui(
     form = Form(TABLE, ids, disabled)
     targets = form.draw("targets", choices=columns, default=[c for c in default_targets if c in columns])
     remaining = [c for c in columns if c not in targets]
-    features = [c for c in (default_features or remaining) if c in remaining]
-    form.draw("features", choices=remaining, default=features)
+    # Identifiers and free text are left out of the default features (a bundled dataset names its own).
+    left_out = {} if default_features else _cached_left_out(digest, table)
+    features = [c for c in (default_features or remaining) if c in remaining and c not in left_out]
+    chosen = form.draw("features", choices=remaining, default=features)
+    left_out = {name: why for name, why in left_out.items() if name in remaining and name not in chosen}
+    if left_out and chosen:
+        st.caption(
+            "Left out by default (add them above to use them): "
+            + "; ".join(f"{escape_markdown(name)}, {escape_markdown(why)}" for name, why in left_out.items())
+        )
     types = {}
     if targets:
         with st.expander("Task types", expanded=False):
@@ -227,7 +241,7 @@ def _columns_ui(
                 types[name] = TABLE_TASK["type"].draw(ids={**ids, "column": name}, disabled=disabled)
     form.draw("missing")
     form.draw("val_fraction")
-    choice = TaskChoice(table=table)
+    choice = TaskChoice(table=table, left_out=left_out if chosen else {})
     if not targets:
         choice.errors.append("pick at least one target column")
         return choice
@@ -240,8 +254,8 @@ def _columns_ui(
         choice.errors.append(str(exc))
         return choice
     prepared = _cached_prepared(digest, table, spec, seed)
-    if isinstance(prepared, str):
-        choice.errors.append(prepared)
+    if isinstance(prepared, list):
+        choice.errors += prepared
         return choice
     choice.tasks, (choice.taskset, choice.report) = spec, prepared
     return choice
@@ -277,15 +291,24 @@ def _apply_pending(tasks: TableTasks, ids: dict[str, str], columns: list[str]) -
         st.warning(f"Not in this table, so not restored: {names}.")
 
 
-def _cached_table(digest: str, read) -> Table | str:
-    """The session's parsed table (or the reason it could not be read), parsed once per file."""
+def _cached_table(digest: str, read) -> Table | tuple[str, ...]:
+    """The session's parsed table (or every reason it could not be read), parsed once per file."""
     cache = st.session_state.setdefault(TABLE_CACHE, {})
     if digest not in cache:
         cache.clear()  # one table per session at a time: bounded memory
         try:
             cache[digest] = read()
         except DataError as exc:
-            cache[digest] = str(exc)
+            cache[digest] = problems_of(exc)
+    return cache[digest]
+
+
+def _cached_left_out(digest: str, table: Table) -> dict[str, str]:
+    """The columns default features leave out, and why; found once per file (it reads every column)."""
+    cache = st.session_state.setdefault(LEFT_OUT_CACHE, {})
+    if digest not in cache:
+        cache.clear()
+        cache[digest] = left_out_columns(table)
     return cache[digest]
 
 
@@ -297,7 +320,7 @@ def _cached_prepared(digest: str, table: Table, spec: TableTasks, seed: int):
         try:
             cache[key] = build_table_taskset(table, spec, seed)
         except DataError as exc:
-            cache[key] = str(exc)
+            cache[key] = list(problems_of(exc))  # a list: the prepared data is a tuple
     return cache[key]
 
 
