@@ -26,7 +26,7 @@ from mtlviz.engine import Engine
 from mtlviz.errors import MtlvizError
 from mtlviz.records import MetricLog, RunMetadata
 from mtlviz.run import run_experiment
-from mtlviz.store import new_run_dir, run_title
+from mtlviz.store import keep_table, new_run_dir, run_title
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +113,20 @@ class TrainingJob:
         slots: JobSlots = SLOTS,
         taskset: TaskSet | Callable[[int], TaskSet] | None = None,
         save_to: Path | None = None,
+        pace: float | None = None,
+        table_file: tuple[str, bytes] | None = None,
     ):
         """`taskset`, when given, is the already prepared data (e.g. an uploaded table),
         or a function seed -> TaskSet. `save_to`: a runs directory to keep the run in
-        once it finished or was stopped (None: not saved)."""
+        once it finished or was stopped (None: not saved). `pace`: at most this many
+        steps per second (None or 0: full speed); the records are the same at any pace."""
         self.id = uuid.uuid4().hex[:12]
         self.config = config
+        self.pace = pace or None
         self._taskset = taskset
         self._save_to = save_to
+        # An uploaded table's (file name, bytes): kept with the saved run, so `rerun` trains it again.
+        self._table_file = table_file
         self.saved: Path | None = None  # the run's directory once saved
         self.save_error = ""
         self.log = MetricLog()
@@ -196,6 +202,7 @@ class TrainingJob:
                 # 3 configurations, hidden 64: a worker thread ran 385 steps/s with 1 thread
                 # and 124 steps/s with 2, whose OpenMP pool contended with the main thread's.
                 threads=1,
+                pace=self.pace,
                 save_to=self._run_dir if self._save_to is not None else None,
             )
             self.metadata = result.metadata
@@ -225,7 +232,10 @@ class TrainingJob:
 
     def _run_dir(self) -> Path:
         assert self._save_to is not None
-        return new_run_dir(self._save_to, run_title(self.config))
+        path = new_run_dir(self._save_to, run_title(self.config))
+        if self._table_file is not None:
+            keep_table(path, *self._table_file)
+        return path
 
 
 class JobRegistry:
@@ -242,8 +252,10 @@ class JobRegistry:
         slots: JobSlots = SLOTS,
         taskset: TaskSet | Callable[[int], TaskSet] | None = None,
         save_to: Path | None = None,
+        pace: float | None = None,
+        table_file: tuple[str, bytes] | None = None,
     ) -> TrainingJob:
-        job = TrainingJob(config, slots, taskset, save_to)
+        job = TrainingJob(config, slots, taskset, save_to, pace, table_file)
         with self._lock:
             self._jobs[job.id] = job
         return job.start()

@@ -1,9 +1,12 @@
 """Classroom presets: ready-made experiments that each show one effect.
 
 Every preset is an ordinary ExperimentConfig plus a two-sentence explanation of
-what to look at in the charts and why it happens. Each trains in a few seconds
-on a laptop CPU, uses only settings the sidebar can show, and its explanation
-states only effects that tests/test_presets.py checks by training it.
+what to look at in the charts and why it happens, and a pace. Each trains in a
+few seconds on a laptop CPU, uses only settings the sidebar can show, and its
+explanation states only effects that tests/test_presets.py checks by training it.
+The pace (steps per second) slows the dashboard's run so the curves develop over
+tens of seconds in class; it is not part of the experiment (the numbers are the
+same at any pace) and the CLI always trains at full speed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from mtlviz.config import (
     TrainConfig,
 )
 
+# The dashboard's pace choices, in steps per second; 0 is full speed.
+PACES = (0, 100, 50, 20, 10)
+CLASSROOM_PACE = 50  # 800-1,500 steps take 16-30 s: long enough to watch the curves form
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -28,6 +35,33 @@ class Preset:
     title: str
     explanation: str  # two sentences: what to look at, and why it happens
     config: ExperimentConfig
+    pace: int = CLASSROOM_PACE  # steps per second in the dashboard, one of PACES
+
+
+def _sgd_vs_adam_vs_adamw() -> Preset:
+    return Preset(
+        key="sgd_vs_adam_vs_adamw",
+        title="SGD vs Adam vs AdamW",
+        explanation=(
+            "In the Loss view SGD drops fastest at first and then crawls, while Adam, which scales every "
+            "parameter's step by that parameter's own gradient history, catches up and ends below SGD. "
+            "AdamW is Adam plus decoupled weight decay, here a deliberately strong 10 that shrinks every weight by "
+            "lr × 10 = 1% of itself per step, so its weights stay about half as large as Adam's (weight norm, "
+            "Updates view) and its loss levels off more than ten times higher; with decay 0 it would lie exactly "
+            "on Adam's curve."
+        ),
+        config=ExperimentConfig(
+            tasks=SyntheticTasks(),
+            model=ModelConfig(sharing="hard", hidden=64),
+            optimizers=(
+                OptimizerConfig("sgd", 0.05, "SGD"),
+                OptimizerConfig("adam", 1e-3, "Adam"),
+                # Decay 0.1 (the usual default) would leave AdamW on top of Adam for the whole run: too little to see.
+                OptimizerConfig("adamw", 1e-3, "AdamW, decay 10", {"weight_decay": 10.0}),
+            ),
+            train=TrainConfig(steps=800),
+        ),
+    )
 
 
 def _loss_scale_imbalance() -> Preset:
@@ -142,6 +176,7 @@ def _methods_vs_optimizer() -> Preset:
 PRESETS: dict[str, Preset] = {
     p.key: p
     for p in (
+        _sgd_vs_adam_vs_adamw(),
         _loss_scale_imbalance(),
         _adamw_vs_adam(),
         _related_vs_conflicting(),

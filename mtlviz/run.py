@@ -55,6 +55,7 @@ def run_experiment(
     on_start: Callable[[Engine], None] | None = None,
     save_to: Callable[[], Path] | None = None,
     threads: int | None = None,
+    pace: float | None = None,
 ) -> RunResult:
     """Train every run of `config` and return its records, metadata and summary; save it when asked.
 
@@ -64,7 +65,10 @@ def run_experiment(
     engine once the model is built. save_to makes the run's directory (called
     only when there is something to save, so a config that fails to build
     leaves nothing behind). threads: torch's intra-op threads (None: chosen from
-    the model's size, see mtlviz/engine/threads.py).
+    the model's size, see mtlviz/engine/threads.py). pace: at most this many steps
+    per second (None: full speed), so a classroom can watch the curves form; a
+    dashboard setting, not part of the experiment: the records are the same at any
+    pace but for their seconds column.
     """
     with _device_errors():
         engine = Engine(config, taskset)
@@ -79,7 +83,7 @@ def run_experiment(
     start = time.perf_counter()
     try:
         with _device_errors():
-            for chunk in engine.run(stop):
+            for chunk in engine.run(stop, pace=pace):
                 chunks.append(chunk)
                 if on_chunk is not None:
                     on_chunk(chunk, engine.metadata(), engine.step)

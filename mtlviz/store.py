@@ -12,6 +12,8 @@ The runs folder is $MTLVIZ_RUNS_DIR, or ./runs; run directories are named
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -19,7 +21,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mtlviz.config import ExperimentConfig
+from mtlviz.config import ExperimentConfig, SyntheticTasks, TableTasks, Toy2DTasks
 from mtlviz.errors import ConfigError, DataError
+from mtlviz.models import SHARING
 from mtlviz.records import COLUMNS, Divergence, RowInfo, RunMetadata
 from mtlviz.rows import expand_rows
 from mtlviz.summary import best_per_task
@@ -37,6 +40,12 @@ from mtlviz.summary import best_per_task
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.parquet"
 SUMMARY_FILE = "summary.json"
+# A copy of the uploaded or named table a run trained on, data/<its file name>, so `rerun`
+# works from any folder; kept up to the upload limit (mtlviz.data.reader.TableLimits).
+# table.json says which file it was (name, bytes, sha256), also when it was too large to keep.
+TABLE_DIR = "data"
+TABLE_INFO = "table.json"
+TABLE_COPY_MAX_BYTES = 50 * 2**20
 RUNS_DIR_ENV = "MTLVIZ_RUNS_DIR"
 # The record schema's columns; `seed` may be missing in runs saved before seeds existed.
 REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c != "seed")
@@ -54,6 +63,54 @@ def runs_dir() -> Path:
 def run_title(config: ExperimentConfig) -> str:
     """A run's default title: its configuration labels, e.g. "Adam vs SGD"."""
     return " vs ".join(config.labels)
+
+
+# What a run's description holds besides its title, in the order listings show it.
+DESCRIPTION_KEYS = ("source", "sharing", "methods", "seeds", "steps")
+
+
+def describe_run(config: ExperimentConfig) -> dict[str, str]:
+    """What sets a run apart from others, in words, computed once from its config and kept in summary.json.
+
+    title: the configurations ("SGD vs Adam"); source: where the tasks come from
+    ("synthetic, 2 tasks, relatedness 0.5", "table penguins", "file sales.csv",
+    "Toy 2D from (-8.5, 7.5)"); sharing: the strategy's title (empty for Toy 2D,
+    whose model is the point itself); methods; seeds; steps (planned); subtitle:
+    the non-empty ones joined by " · ".
+    """
+    tasks = config.tasks
+    if isinstance(tasks, SyntheticTasks):
+        source = f"synthetic, {len(tasks.targets)} tasks, relatedness {tasks.relatedness:g}"
+    elif isinstance(tasks, TableTasks):
+        source = f"table {tasks.dataset}" if tasks.dataset else f"file {Path(tasks.path).name}"
+    elif isinstance(tasks, Toy2DTasks):
+        source = f"Toy 2D from ({tasks.start[0]:g}, {tasks.start[1]:g})"
+    else:  # a source added later: its name at least
+        source = str(getattr(tasks, "source", ""))
+    sharing = "" if isinstance(tasks, Toy2DTasks) else SHARING[config.model.sharing].title
+    seeds = config.train.seed_values
+    described = {
+        "title": run_title(config),
+        "source": source,
+        "sharing": sharing,
+        "methods": ", ".join(m.label for m in config.methods),
+        "seeds": f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}",
+        "steps": f"{config.train.steps:,} steps",
+    }
+    described["subtitle"] = " · ".join(described[k] for k in DESCRIPTION_KEYS if described[k])
+    return described
+
+
+def describe_differences(first: dict[str, str], second: dict[str, str]) -> list[str]:
+    """What differs between two runs' descriptions (describe_run), e.g. ["source: table penguins vs
+    synthetic, 2 tasks, relatedness 0.5"]; empty when they describe the same experiment."""
+    found = []
+    for key in ("title", *DESCRIPTION_KEYS):
+        a, b = first.get(key, ""), second.get(key, "")
+        if a != b:
+            name = "configurations" if key == "title" else key
+            found.append(f"{name}: {a or 'none'} vs {b or 'none'}")
+    return found
 
 
 def slugify(title: str) -> str:
@@ -108,6 +165,7 @@ def run_summary(
     """
     return {
         "title": title or run_title(config),
+        "description": describe_run(config),
         "created": (created or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
         "status": status,
         "steps": int(steps),
@@ -226,6 +284,76 @@ def _legacy_metadata(summary: dict, config: ExperimentConfig) -> RunMetadata:
     )
 
 
+# -------------------------------------------------------------------------- the table
+
+
+def keep_table(directory: str | Path, name: str, data: bytes | Path) -> Path | None:
+    """Keep the table a run trained on with the run: directory/data/<name>, and table.json (name, bytes,
+    sha256). A table over TABLE_COPY_MAX_BYTES is not copied, only described. Returns the copy, or None."""
+    path = Path(directory)
+    content = data.read_bytes() if isinstance(data, Path) else bytes(data)
+    filename = _table_filename(name)
+    info = {"name": filename, "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    copy = None
+    if len(content) <= TABLE_COPY_MAX_BYTES:
+        copy = path / TABLE_DIR / filename
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(copy, lambda f: f.write(content))
+    info["copy"] = None if copy is None else f"{TABLE_DIR}/{filename}"
+    text = json.dumps(info, indent=2) + "\n"
+    _write_atomic(path / TABLE_INFO, lambda f: f.write(text.encode("utf-8")))
+    return copy
+
+
+def table_for_rerun(directory: str | Path, config: ExperimentConfig) -> ExperimentConfig:
+    """`config` (a saved run's) ready to train again from any folder: a table file it names points at the
+    copy kept with the run; without a copy, the file itself must be where the config says, with the same
+    sha256. DataError saying which file (name, sha256) to put where otherwise."""
+    tasks = config.tasks
+    if not isinstance(tasks, TableTasks) or not tasks.path:
+        return config
+    path = Path(directory)
+    info = _table_info(path / TABLE_INFO)
+    filename = info.get("name") or _table_filename(tasks.path)
+    copy = path / TABLE_DIR / filename
+    if copy.is_file():
+        return dataclasses.replace(config, tasks=dataclasses.replace(tasks, path=str(copy.resolve())))
+    original = Path(tasks.path).expanduser()
+    digest = info.get("sha256")
+    if original.is_file() and (not digest or _sha256(original) == digest):
+        return config
+    found = "a different file" if original.is_file() else "nothing"
+    which = f"{filename} (sha256 {digest})" if digest else filename
+    raise DataError(
+        f"{path}: this run trained on the table {which}; expected a copy at {copy} or the file at {original}, "
+        f"found {found} there. Put that file at {copy} and run again."
+    )
+
+
+def _table_filename(name: str) -> str:
+    """A plain file name for the copy: the last part of `name`, never hidden or empty."""
+    base = Path(str(name).replace("\\", "/")).name.strip()
+    return base if base and not base.startswith(".") else f"table{Path(base).suffix or '.csv'}"
+
+
+def _table_info(path: Path) -> dict:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(info, dict):
+        return {}
+    return {k: v for k, v in info.items() if isinstance(v, str)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 # -------------------------------------------------------------------------- listing
 
 
@@ -241,10 +369,20 @@ class RunInfo:
     steps: int
     runs: list[str]  # configuration labels
     tasks: list[str]
+    # describe_run's words: source, sharing, methods, seeds, steps, subtitle ("" where not known)
+    description: dict[str, str] = field(default_factory=dict)
+
+    def describe(self, key: str) -> str:
+        return self.description.get(key, "")
 
 
-def list_runs(root: str | Path | None = None, limit: int = 200) -> tuple[list[RunInfo], list[str]]:
+def list_runs(
+    root: str | Path | None = None, limit: int = 200, keep: Callable[[Path], bool] | None = None
+) -> tuple[list[RunInfo], list[str]]:
     """Saved runs under `root` (default runs_dir()), newest first, at most `limit`; and notes on skipped ones.
+
+    `keep`, when given, chooses the run directories to list (e.g. the ones this
+    session saved) before the limit applies, so other runs never push them out.
 
     Never raises for a bad run directory: one without summary.json is noted as
     incomplete, one whose summary cannot be read is noted with the reason. Files
@@ -262,6 +400,8 @@ def list_runs(root: str | Path | None = None, limit: int = 200) -> tuple[list[Ru
     notes = []
     for entry in entries:
         path = Path(entry.path)
+        if keep is not None and not keep(path):
+            continue
         try:
             summary = _read_summary(path / SUMMARY_FILE)
             mtime = (path / SUMMARY_FILE).stat().st_mtime
@@ -337,13 +477,18 @@ def _is_float(dtype: Any) -> bool:
 
 def _run_info(path: Path, summary: dict, mtime: float) -> RunInfo:
     runs, tasks = _texts(summary.get("runs")), _texts(summary.get("tasks"))
-    if runs is None or tasks is None:
-        # Summaries written before listings existed lack these keys: config.json is small.
+    description = summary.get("description")
+    if not (isinstance(description, dict) and all(isinstance(v, str) for v in description.values())):
+        description = None
+    if runs is None or tasks is None or description is None:
+        # Summaries written before listings (or descriptions) existed lack these keys: config.json is small.
         config = _config_or_none(path / CONFIG_FILE)
         if runs is None:
             runs = list(config.labels) if config else []
         if tasks is None:
             tasks = list(config.tasks.task_names) if config else []
+        if description is None:
+            description = describe_run(config) if config else {}
     title = summary.get("title")
     created = summary.get("created")
     steps = summary.get("steps")
@@ -360,6 +505,7 @@ def _run_info(path: Path, summary: dict, mtime: float) -> RunInfo:
         steps=steps if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 else 0,
         runs=runs,
         tasks=tasks,
+        description=description,
     )
 
 

@@ -292,7 +292,7 @@ def test_rerun_of_a_directory_without_config_exits_2_with_one_line(tmp_path, run
 class InterruptedAtOnce(Engine):
     """Interrupted (as by Ctrl-C) before its first chunk, the step-0 evaluation, comes out."""
 
-    def run(self, stop=None):
+    def run(self, stop=None, **options):
         raise KeyboardInterrupt
         yield  # a generator, as Engine.run is
 
@@ -309,7 +309,7 @@ def test_interrupt_before_anything_was_recorded_saves_nothing(tmp_path, runs_dir
 class SignalledEngine(Engine):
     """Sends this process SIGINT, as a terminal's Ctrl-C does, once two chunks have come out."""
 
-    def run(self, stop=None):
+    def run(self, stop=None, **options):
         for i, chunk in enumerate(super().run(stop)):
             if i == 2:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -349,9 +349,11 @@ def test_runs_lists_saved_runs_newest_first_with_notes(tmp_path, capsys):
     assert main(["runs", "--dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"2 saved runs in {tmp_path}, newest first"
-    assert lines[1].split() == ["name", "status", "steps", "configurations"]
-    assert lines[2].split() == ["20260301-000000-new", "stopped", "1234", "SGD,", "Adam"]
-    assert lines[3].split() == ["20260101-000000-old", "finished", "60", "SGD,", "Adam"]
+    assert lines[1].split() == ["name", "status", "steps", "configurations", "experiment"]
+    assert lines[2].split()[:5] == ["20260301-000000-new", "stopped", "1234", "SGD,", "Adam"]
+    assert lines[3].split()[:5] == ["20260101-000000-old", "finished", "60", "SGD,", "Adam"]
+    # What the experiment was, from its config (these summaries predate descriptions).
+    assert lines[2].endswith("synthetic, 2 tasks, relatedness 0.5 · Hard sharing · Static weights · seed 3 · 60 steps")
     assert lines[4:] == ["note: 20260201-000000-crashed: incomplete (no summary.json)"]
     column = lines[1].index("status")  # columns line up
     assert lines[2][column:].startswith("stopped")
@@ -364,3 +366,75 @@ def test_runs_reads_the_runs_directory_from_the_environment(runs_directory, caps
     saved(runs_directory, "only", "2026-01-01T00:00:00+00:00", "finished", 60)
     assert main(["runs"]) == 0
     assert "only" in capsys.readouterr().out.splitlines()[2]
+
+
+def test_run_onto_a_folder_that_is_not_empty_exits_2_unless_asked_to_replace(tmp_path, capsys):
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({**SMALL_CONFIG, "train": {**SMALL_CONFIG["train"], "steps": 5}}))
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    assert main(["run", str(config_path), "--out", str(out), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"error: --out {out}: expected a new or empty folder, found a folder with 1 entry. Pass --replace to "
+        "overwrite the run in it, or choose another folder\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    # A finished run's folder is not empty either; --replace (or --force) writes the new run over it.
+    assert main(["run", str(config_path), "--out", str(out), "--quiet", "--replace"]) == 0
+    assert main(["run", str(config_path), "--out", str(out), "--quiet"]) == 2
+    assert main(["run", str(config_path), "--out", str(out), "--quiet", "--force"]) == 0
+    assert load_summary(out)["steps"] == 5
+    assert (out / "notes.txt").read_text() == "my notes"  # only the run's own files are replaced
+    capsys.readouterr()
+
+
+def table_run(folder: Path) -> Path:
+    """A CSV and a config naming it by a relative path, in `folder`; the config's path."""
+    folder.mkdir()
+    rows = [f"{i % 7 / 7:.3f},{(i * 3) % 11 / 11:.3f},{(i % 7) * 0.5 + i % 3:.3f},{i % 2}" for i in range(120)]
+    (folder / "sales.csv").write_text("x1,x2,price,bought\n" + "\n".join(rows) + "\n")
+    config = {
+        "tasks": {"source": "table", "path": "sales.csv", "targets": [{"name": "price"}, {"name": "bought"}]},
+        "model": {"hidden": 8, "depth": 1},
+        "optimizers": [{"name": "sgd", "lr": 0.05}],
+        "train": {"steps": 5, "batch_size": 16, "eval_every": 5, "device": "cpu"},
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder / "config.json"
+
+
+def test_rerun_of_a_run_on_a_table_file_works_from_any_folder(tmp_path, monkeypatch, capsys):
+    config_path = table_run(tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    assert main(["run", str(config_path), "--out", str(tmp_path / "first"), "--quiet"]) == 0
+    # The table travels with the run: a copy, and which file it is.
+    copy = tmp_path / "first" / "data" / "sales.csv"
+    assert copy.read_bytes() == (tmp_path / "project" / "sales.csv").read_bytes()
+    assert json.loads((tmp_path / "first" / "table.json").read_text())["name"] == "sales.csv"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["rerun", str(tmp_path / "first"), "--out", str(tmp_path / "again"), "--quiet"]) == 0, (
+        capsys.readouterr().err
+    )
+    _, first = load_run(tmp_path / "first")
+    _, again = load_run(tmp_path / "again")
+    pd.testing.assert_frame_equal(first.drop(columns="seconds"), again.drop(columns="seconds"))
+    assert (tmp_path / "again" / "data" / "sales.csv").is_file()  # and a rerun's rerun works too
+
+
+def test_rerun_without_the_tables_copy_says_which_file_to_put_where(tmp_path, monkeypatch, capsys):
+    config_path = table_run(tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    assert main(["run", str(config_path), "--out", str(tmp_path / "first"), "--quiet"]) == 0
+    digest = json.loads((tmp_path / "first" / "table.json").read_text())["sha256"]
+    (tmp_path / "first" / "data" / "sales.csv").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert main(["rerun", str(tmp_path / "first"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"sales.csv (sha256 {digest})" in err
+    assert f"Put that file at {tmp_path / 'first' / 'data' / 'sales.csv'}" in err

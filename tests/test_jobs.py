@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pandas as pd
 import pytest
 import torch
 
@@ -178,3 +179,28 @@ def test_a_run_that_cannot_be_saved_still_finishes(tmp_path) -> None:
     job.join(30)
     assert job.status == FINISHED
     assert job.saved is None and str(blocked) in job.save_error
+
+
+def test_a_paced_job_takes_steps_over_pace_seconds_and_records_the_same_numbers() -> None:
+    steps, pace = 50, 50
+    fast = TrainingJob(config(steps), JobSlots(1)).start()
+    fast.join(30)
+    slow = TrainingJob(config(steps), JobSlots(1), pace=pace).start()
+    slow.join(30)
+    assert (fast.status, slow.status) == (FINISHED, FINISHED)
+    assert slow.progress().elapsed >= steps / pace
+
+    def numbers(job: TrainingJob):
+        frame = job.log.frame().drop(columns="seconds")
+        return frame.sort_values(["metric", "run", "seed", "task", "layer", "step"], ignore_index=True, kind="stable")
+
+    pd.testing.assert_frame_equal(numbers(fast), numbers(slow))
+
+
+def test_stop_ends_a_paced_job_within_two_seconds() -> None:
+    job = TrainingJob(config(10_000), JobSlots(1), pace=10).start()
+    wait_for(lambda: job.progress().step > 0)
+    begin = time.monotonic()
+    job.stop()
+    job.join(5)
+    assert job.status == STOPPED and time.monotonic() - begin < 2.0

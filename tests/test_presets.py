@@ -11,7 +11,7 @@ import pytest
 
 from mtlviz.config import ExperimentConfig, OptimizerConfig
 from mtlviz.engine.trainer import Engine
-from mtlviz.presets import PRESETS
+from mtlviz.presets import PACES, PRESETS
 from mtlviz.share import decode_config, encode_config
 
 VIEWS = ("Loss view", "Updates view", "Conflict view", "Loss space view", "Task weights view")
@@ -64,12 +64,51 @@ def test_explanation_is_two_sentences_that_point_at_a_view(key: str) -> None:
     assert "e.g." not in text and "i.e." not in text  # abbreviations would hide a third sentence
 
 
+def test_the_first_preset_compares_sgd_adam_and_adamw() -> None:
+    key, preset = next(iter(PRESETS.items()))
+    assert key == "sgd_vs_adam_vs_adamw" and preset.title == "SGD vs Adam vs AdamW"
+    assert [o.name for o in preset.config.optimizers] == ["sgd", "adam", "adamw"]
+
+
+@pytest.mark.parametrize("key", list(PRESETS))
+def test_presets_train_at_a_pace_you_can_watch(key: str) -> None:
+    preset = PRESETS[key]
+    assert preset.pace in PACES and preset.pace  # steps per second; 0 would be full speed
+    assert 10 <= preset.config.train.steps / preset.pace <= 60  # seconds: tens of them, in class
+
+
 def test_sentence_splitting_counts_sentences() -> None:
     assert len(sentences("One (at 0.01 it fails). Two: lr × 0.1 of itself.")) == 2
     assert len(sentences("One. Two. Three.")) == 3
 
 
 # ------------------------------------------------------------------- claims, by training
+
+
+def test_sgd_starts_fastest_adam_overtakes_and_strong_decoupled_decay_holds_adamw_back() -> None:
+    preset = PRESETS["sgd_vs_adam_vs_adamw"]
+    end = preset.config.train.steps
+    _, records = train(preset.config, stats_every=100, conflict_every=0)  # statistics at the last step too
+    loss = {step: task_values(records, "val_loss", step).mean(axis=1) for step in (100, 200, 300, end)}
+    for step in (100, 200, 300):
+        assert loss[step]["SGD"] < loss[step]["Adam"], loss[step]  # "SGD drops fastest at first"
+    assert loss[end]["Adam"] < 0.8 * loss[end]["SGD"], loss[end]  # "ends below SGD's"
+    # The three curves stay apart: AdamW's loss is far above Adam's from early on, not on top of it.
+    for step in (200, 300, end):
+        assert loss[step]["AdamW, decay 10"] > 1.5 * loss[step]["Adam"], loss[step]
+    assert loss[end]["AdamW, decay 10"] > 10 * loss[end]["Adam"], loss[end]  # "more than ten times higher"
+    at_end = records[(records["step"] == end) & (records["metric"] == "param_norm")]
+    norm = at_end.groupby("run", observed=True)["value"].apply(lambda v: float(np.sqrt((v**2).sum())))
+    assert norm["AdamW, decay 10"] < 0.6 * norm["Adam"], norm  # "about half Adam's"
+    # "With decay 0 it would lie exactly on Adam's curve": AdamW without decay is Adam.
+    adam, adamw = preset.config.optimizers[1], preset.config.optimizers[2]
+    plain = dataclasses.replace(
+        preset.config,
+        optimizers=(adam, dataclasses.replace(adamw, options={"weight_decay": 0.0}, label="AdamW, decay 0")),
+    )
+    _, records = train(plain, steps=100, stats_every=0, conflict_every=0)
+    loss = records[records["metric"] == "val_loss"].pivot_table(index="step", columns="run", values="value")
+    assert np.allclose(loss["Adam"], loss["AdamW, decay 0"], rtol=1e-5), loss
 
 
 def test_loss_scale_imbalance_slows_sgd_on_the_small_task_but_not_adam() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import pandas as pd
 import pytest
 
 from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TrainConfig
@@ -68,3 +70,28 @@ def test_a_failed_save_is_reported_and_the_run_kept(tmp_path):
     result = run_experiment(config(steps=10), save_to=broken)
     assert result.saved is None and "disk full" in result.save_error
     assert not result.records.empty
+
+
+def without_seconds(records):
+    keys = ["metric", "run", "seed", "task", "layer", "step"]
+    return records.drop(columns="seconds").sort_values(keys, ignore_index=True, kind="stable")
+
+
+def test_a_paced_run_takes_its_time_and_has_the_same_numbers():
+    steps, pace = 60, 50.0
+    fast = run_experiment(config(steps))
+    begin = time.perf_counter()
+    slow = run_experiment(config(steps), pace=pace)
+    assert time.perf_counter() - begin >= steps / pace
+    # Progress moves step by step, not in chunks: the steps are spread over the run.
+    train = slow.records[slow.records["metric"] == "train_loss"].groupby("step")["seconds"].first()
+    assert train[30] >= 0.9 * 30 / pace
+    pd.testing.assert_frame_equal(without_seconds(fast.records), without_seconds(slow.records))
+
+
+def test_stop_ends_a_slow_paced_run_at_once():
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    begin = time.perf_counter()
+    result = run_experiment(config(10_000), stop=stop, pace=1.0)  # 1 step/s: hours at this pace
+    assert result.status == STOPPED and time.perf_counter() - begin < 2.0

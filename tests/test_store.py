@@ -18,6 +18,7 @@ from mtlviz.errors import ConfigError, DataError
 from mtlviz.records import METRICS, Divergence, RowInfo, RunMetadata
 from mtlviz.store import (
     RunInfo,
+    describe_run,
     list_runs,
     load_metadata,
     load_run,
@@ -359,9 +360,10 @@ def test_list_runs_is_newest_first_and_notes_incomplete_and_corrupt_runs(tmp_pat
         created="2026-03-01T12:00:00+00:00",
         status="stopped",
         steps=4,
-        # This summary names no runs or tasks: they come from config.json.
+        # This summary names no runs, tasks or description: they come from config.json.
         runs=["SGD lr=0.05", "Adam"],
         tasks=["price", "click"],
+        description=describe_run(CONFIG),
     )
     assert [r.status for r in runs] == ["stopped", "finished", "finished"]
     assert len(notes) == 3

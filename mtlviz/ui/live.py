@@ -1,8 +1,13 @@
-"""The live panel: progress and loss charts, redrawn from a fragment while a job trains.
+"""The live panel: progress and loss charts, redrawn from fragments while a job trains.
 
-The fragment only reads a snapshot of the job's MetricLog; the job's thread
-never touches Streamlit. When the job ends by itself, the fragment reruns the
-whole app once, which stops its timer and lets the page show the summary.
+Two fragments: the status (progress bar, messages) refreshes while the job
+trains, the charts while it trains and live updates are not paused, so a paused
+page still shows the progress move. Each has its own place on the page: what
+the status shows never shifts the charts, so a drawn chart is updated in place
+and never blanks. The fragments only read snapshots of the job's MetricLog; the
+job's thread never touches Streamlit. When the job ends by itself, the status
+fragment reruns the whole app once, which stops both timers and lets the page
+show the summary.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import streamlit as st
 
 from mtlviz.export import parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
+from mtlviz.summary import seeds_texts
 from mtlviz.ui.state import PAUSE
 from mtlviz.ui.text import escape_markdown
 from mtlviz.ui.views import Derived, Results, views
@@ -22,18 +28,24 @@ REFRESH_SECONDS = 0.5
 LIVE_DERIVED = "live_derived"
 
 
-def live_panel(job: TrainingJob, live: bool) -> None:
-    """Draw the job's panel; refreshes itself every REFRESH_SECONDS while `live`."""
-    st.fragment(run_every=REFRESH_SECONDS if live else None)(_panel)(job, live)
+def live_panel(job: TrainingJob, running: bool, charts_live: bool = True) -> None:
+    """Draw the job's panel. While `running`, the status refreshes every REFRESH_SECONDS,
+    and the charts too unless not `charts_live` (paused)."""
+    with st.container(key="live_status"):
+        st.fragment(run_every=REFRESH_SECONDS if running else None)(_status_panel)(job, running)
+    with st.container(key="live_charts"):
+        st.fragment(run_every=REFRESH_SECONDS if running and charts_live else None)(_charts_panel)(job)
 
 
-def _panel(job: TrainingJob, live: bool) -> None:
-    if live and job.ended:
-        st.rerun(scope="app")  # stops the timer; the page redraws with the summary
-    derived = derived_of(job)
-    _status(job, derived)
+def _status_panel(job: TrainingJob, running: bool) -> None:
+    if running and job.ended:
+        st.rerun(scope="app")  # stops the timers; the page redraws with the summary
+    _status(job, derived_of(job))
+
+
+def _charts_panel(job: TrainingJob) -> None:
     # Each view takes a snapshot of only the metrics it draws; the worker only appends.
-    views(job, derived, "Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
+    views(job, derived_of(job), "Waiting for the first steps…" if not job.ended else "This run recorded no steps.")
 
 
 def derived_of(job: TrainingJob) -> Derived:
@@ -79,10 +91,13 @@ def _status(job: TrainingJob, derived: Derived) -> None:
         )
 
 
-def summary_panel(job: TrainingJob) -> None:
+def summary_panel(job: TrainingJob, downloads: bool = True) -> None:
+    """The summary of an ended job; with `downloads`, where it was saved and its downloads."""
     if job.status not in (FINISHED, STOPPED):
         return
     summary_section(job, derived_of(job))
+    if not downloads:
+        return
     if job.saved is not None:
         st.caption(f"Saved in {job.saved} (listed under Saved runs).")
     elif job.save_error:
@@ -112,9 +127,13 @@ def summary_section(results: Results, derived: Derived) -> None:
                 "Best learning rate: "
                 + "; ".join(f"**{escape_markdown(c)}**: {escape_markdown(r)}" for c, r in picks.items())
             )
+    for note in derived.coincidences:
+        st.caption(escape_markdown(note))
     seeds = int(summary["seeds"].max()) > 1
-    # Numbers become text here: "—" for a missing value, "mean ± std" over seeds.
+    # Numbers become text here: "—" for a missing value (a run whose every seed diverged has none),
+    # "mean ± std" over two or more seeds, "1 of 3" where the values rest on fewer seeds than the run had.
     shown = summary.copy()
+    shown["seeds"] = seeds_texts(summary)
     shown["val_loss"] = _texts(summary["val_loss"], "{:.4g}", summary["val_loss_std"] if seeds else None)
     shown["score"] = _texts(summary["score"], "{:.4f}", summary["score_std"] if seeds else None)
     shown["rmse"] = _texts(summary["rmse"], "{:.4g}")
@@ -138,6 +157,11 @@ def summary_section(results: Results, derived: Derived) -> None:
     st.dataframe(styled, hide_index=True, column_order=order + ["status"], key="summary_table")
     if config.val_targets and seeds:
         st.caption("Time to target: the mean over the seeds that reached it.")
+    if (summary["seeds_used"] < summary["seeds"]).any():
+        st.caption(
+            'Seeds "1 of 3": the values are the mean of the seeds that did not diverge; '
+            '"—": every seed diverged, so the run has no result.'
+        )
 
 
 def _texts(values: pd.Series, form: str, spread: pd.Series | None = None) -> list[str]:
@@ -145,7 +169,7 @@ def _texts(values: pd.Series, form: str, spread: pd.Series | None = None) -> lis
     for i, value in enumerate(values):
         if pd.isna(value):
             out.append("—")
-        elif spread is not None:
+        elif spread is not None and not pd.isna(spread.iloc[i]):  # no spread from a single seed
             out.append(f"{form.format(value)} ± {spread.iloc[i]:.2g}")
         else:
             out.append(form.format(value))

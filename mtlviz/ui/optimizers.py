@@ -21,6 +21,9 @@ from mtlviz.ui.state import NEXT_UID, OPTIMIZER_UIDS
 # Session state per row and optimizer: the options its config named, kept even at their default values,
 # so a restored config comes back equal (OptimizerConfig keeps the options it was given).
 EXPLICIT = "opt{i}_{name}:explicit"
+# Session state per row: the label the app wrote (never typed). While the label is still that text,
+# it follows the optimizer (and the lr, where it names it); a typed label stays as typed.
+AUTO_LABEL = "opt{i}:auto_label"
 
 
 def _ids(uid: int, index: int, name: str) -> dict:
@@ -32,6 +35,59 @@ def _set_row(uid: int, index: int, config: OptimizerConfig, lost: list[str] | No
     OPTIMIZER.write(config, lost, ids)
     OPTIMIZER_OPTIONS[config.name].write(OPTIMIZERS[config.name].resolved(config.options), lost, ids)
     st.session_state[EXPLICIT.format(**ids)] = tuple(config.options)
+    # A label of the automatic kind ("Adam", "Adam 2", "Adam lr=0.001") was not typed: it may follow.
+    automatic = _label_form(config.label, config.name, config.lrs[0]) is not None and not config.is_sweep
+    st.session_state[AUTO_LABEL.format(i=uid)] = config.label if automatic else None
+
+
+def _label_form(label: str, name: str, lr: float) -> str | None:
+    """Which automatic form `label` has for optimizer `name` at `lr`: "title", "number" ("Adam 2"),
+    "lr" ("Adam lr=0.001", OptimizerConfig's default label); None when it has none of them."""
+    title = OPTIMIZERS[name].title
+    if label == title:
+        return "title"
+    if re.fullmatch(rf"{re.escape(title)} \d+", label):
+        return "number"
+    if label == f"{title} lr={lr:g}":
+        return "lr"
+    return None
+
+
+def _automatic_label(form: str, name: str, lr: float, taken: set[str]) -> str:
+    """The label of automatic `form` for optimizer `name`, not one of `taken` (another row's)."""
+    title = OPTIMIZERS[name].title
+    if form == "lr":
+        return f"{title} lr={lr:g}"
+    if form == "title" and title not in taken:
+        return title
+    return next(f"{title} {i}" for i in range(2, 100) if f"{title} {i}" not in taken)
+
+
+def _follow(uid: int, old_name: str, old_lr: float) -> None:
+    """After the row's optimizer or lr changed: an automatic label follows them (a typed one stays)."""
+    state = st.session_state
+    label_key = OPTIMIZER["label"].key_for({"i": uid})
+    label = state.get(label_key, "")
+    if not label or label != state.get(AUTO_LABEL.format(i=uid)):
+        return
+    form = _label_form(label, old_name, old_lr)
+    if form is None:
+        return
+    name = state[OPTIMIZER["name"].key_for({"i": uid})]
+    lr = state.get(OPTIMIZER["lr"].key_for({"i": uid}), OPTIMIZERS[name].default_lr)
+    taken = {state.get(OPTIMIZER["label"].key_for({"i": u}), "") for u in state[OPTIMIZER_UIDS] if u != uid}
+    state[label_key] = state[AUTO_LABEL.format(i=uid)] = _automatic_label(form, name, lr, taken)
+
+
+def named_optimizer(label: str, name: str) -> str | None:
+    """The title of another optimizer that `label` names (as a word) while not naming `name`'s; else None."""
+
+    def names(title: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(title)}(?!\w)", label, re.IGNORECASE) is not None
+
+    if names(OPTIMIZERS[name].title):
+        return None
+    return next((spec.title for other, spec in OPTIMIZERS.items() if other != name and names(spec.title)), None)
 
 
 def _new_uid() -> int:
@@ -64,7 +120,7 @@ def _add_row() -> None:
         return
     labels = {st.session_state.get(OPTIMIZER["label"].key_for({"i": u}), "") for u in uids}
     spec = OPTIMIZERS[OPTIMIZER["name"].default]
-    label = next(f"{spec.title} {i}" for i in range(2, 100) if f"{spec.title} {i}" not in labels)
+    label = _automatic_label("number", spec.name, spec.default_lr, labels)
     uid = _new_uid()
     _set_row(uid, len(uids), OptimizerConfig(spec.name, spec.default_lr, label))
     uids.append(uid)
@@ -76,9 +132,16 @@ def _remove_row(uid: int) -> None:
         uids.remove(uid)
 
 
-def _on_name_change(uid: int) -> None:
+def _on_name_change(uid: int, old_name: str) -> None:
     name = st.session_state[OPTIMIZER["name"].key_for({"i": uid})]
-    st.session_state[OPTIMIZER["lr"].key_for({"i": uid})] = OPTIMIZERS[name].default_lr
+    lr_key = OPTIMIZER["lr"].key_for({"i": uid})
+    old_lr = st.session_state.get(lr_key, OPTIMIZERS[old_name].default_lr)
+    st.session_state[lr_key] = OPTIMIZERS[name].default_lr
+    _follow(uid, old_name, old_lr)
+
+
+def _on_lr_change(uid: int, name: str, old_lr: float) -> None:
+    _follow(uid, name, old_lr)
 
 
 def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], list[str]]:
@@ -90,24 +153,35 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
         name = st.session_state.get(OPTIMIZER["name"].key_for({"i": uid}), OPTIMIZER["name"].default)
         form = Form(OPTIMIZER, _ids(uid, index, name), disabled)
         label = st.session_state.get(OPTIMIZER["label"].key_for(form.ids), "")
-        with st.expander(f"{index + 1}. {label or '(no label)'}", expanded=False):
-            name_col, remove_col = st.columns([4, 1], vertical_alignment="bottom")
-            name = form.draw("name", name_col, on_change=_on_name_change, args=(uid,))
+        # Keyed by uid: renaming the configuration changes the title, not the expander, so it stays open.
+        with st.expander(f"{index + 1}. {label or '(no label)'}", expanded=False, key=f"opt{uid}_open"):
+            name_col, remove_col = st.columns([5, 1], vertical_alignment="bottom")
+            name = form.draw("name", name_col, on_change=_on_name_change, args=(uid, name))
             form.ids["name"] = name
             remove_col.button(
-                "✕",
+                "",
                 key=f"opt{uid}_remove",
+                icon=":material/close:",
                 help="Remove this configuration",
                 on_click=_remove_row,
                 args=(uid,),
                 disabled=disabled or len(uids) <= 1,
             )
             label = form.draw("label")
+            other = named_optimizer(label, name)
+            if other:
+                st.warning(
+                    f"The label {label!r} names {other}, but this configuration trains {OPTIMIZERS[name].title}. "
+                    "Rename it, or clear it for the automatic label.",
+                    icon=":material/warning:",
+                )
             if form.draw("sweep"):
                 text, lr = form.draw("lrs"), None
                 form.keep("lr")
             else:
-                text, lr = form.keep("lrs"), form.draw("lr")
+                old_lr = st.session_state.get(OPTIMIZER["lr"].key_for(form.ids), OPTIMIZERS[name].default_lr)
+                text = form.keep("lrs")
+                lr = form.draw("lr", on_change=_on_lr_change, args=(uid, name, old_lr))
             options = _options_ui(form.ids, disabled)
         path = f"optimizers[{index}]"
         try:

@@ -8,16 +8,21 @@ controls and enlarges the charts for a projector.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable
 
+import plotly.io
 import streamlit as st
 
+from mtlviz.charts import loss_curves
 from mtlviz.config import ExperimentConfig
 from mtlviz.data import TaskSet
 from mtlviz.data.table import build_table_taskset
 from mtlviz.errors import ConfigError
 from mtlviz.jobs import JobRegistry
-from mtlviz.presets import PRESETS
+from mtlviz.presets import PACES, PRESETS
+from mtlviz.run import run_experiment
 from mtlviz.share import QUERY_KEY, decode_config, encode_config
 from mtlviz.store import runs_dir
 from mtlviz.ui.data_panel import data_panel
@@ -27,6 +32,7 @@ from mtlviz.ui.runs import remember_saved, saved_runs_panel
 from mtlviz.ui.sidebar import experiment_sidebar
 from mtlviz.ui.state import (
     JOB_ID,
+    PACE,
     PAUSE,
     PRESENTER,
     PRESET,
@@ -52,12 +58,14 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {dis
 
 def main() -> None:
     st.set_page_config(page_title="mtlviz: optimizers on multi-task learning", page_icon="📉", layout="wide")
+    warm_up()
     jobs = session_jobs()
     _apply_link()
     if st.session_state.get(PRESENTER):
         st.html(PRESENTER_CSS)
-    else:
-        _preset_picker()
+    # Drawn in the presenter view too (its sidebar is only hidden): a widget left undrawn
+    # loses its value, and with it the preset and its explanation.
+    _preset_picker()
     config, errors, choice = experiment_sidebar()
     _mirror_to_link(config)
 
@@ -82,11 +90,16 @@ def main() -> None:
     _preset_explanation(config)
     job = jobs.get(st.session_state.get(JOB_ID))
     running = job is not None and not job.ended  # one snapshot for the whole page run
+    _controls(jobs, config, errors, choice, running, presenting)
     if not presenting:
-        _controls(jobs, config, errors, choice, running)
         data_panel(choice, expanded=job is None)
     if job is None:
-        st.info("Choose tasks, a sharing strategy and optimizer configurations in the sidebar, then press **Start**.")
+        if presenting:
+            st.info("Press **Start** to train.")
+        else:
+            st.info(
+                "Choose tasks, a sharing strategy and optimizer configurations in the sidebar, then press **Start**."
+            )
         return
     paused = False
     if running and not presenting:
@@ -95,20 +108,48 @@ def main() -> None:
             key=PAUSE,
             help="Training goes on; the charts stop refreshing so you can zoom and pan without them snapping back.",
         )
-    live_panel(job, live=running and not paused)
+    live_panel(job, running=running, charts_live=not paused)
     if not running:
         remember_saved(job.saved)
-        if not presenting:
-            summary_panel(job)
+        summary_panel(job, downloads=not presenting)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Once per server, at the first page load: a tiny run in a background thread.
+
+    The first run in a fresh process pays for torch's lazy imports, kernel and
+    allocator set-up: measured at 17 steps/s at first instead of ~260, and the
+    first chart at step 725 of 800 (5.3 s). Paid here while the person reads the
+    page, the first Start draws its chart sooner (benchmarks/first_chart.py measures it).
+    """
+    first = next(iter(PRESETS.values())).config  # the run a class starts with, shortened
+    train = dataclasses.replace(first.train, steps=30, eval_every=10, stats_every=10, conflict_every=10)
+    config = dataclasses.replace(first, train=train)
+    thread = threading.Thread(target=_warm, args=(config,), name="mtlviz-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm(config: ExperimentConfig) -> None:
+    """Train, then draw and encode a loss chart, as a first live refresh does (Plotly loads lazily too)."""
+    result = run_experiment(config, threads=1)
+    figure = loss_curves(result.records, config.runs, config.tasks.task_names)
+    plotly.io.to_json(figure, validate=False)
 
 
 def _controls(
-    jobs: JobRegistry, config: ExperimentConfig | None, errors: list[str], choice: TaskChoice, running: bool
+    jobs: JobRegistry,
+    config: ExperimentConfig | None,
+    errors: list[str],
+    choice: TaskChoice,
+    running: bool,
+    presenting: bool,
 ) -> None:
     # Start and Stop act in on_click callbacks, which run before the page is drawn:
     # the buttons below then already show the new state (and while training only
     # the live fragment reruns, so they would not be redrawn otherwise).
-    start_col, stop_col, info_col = st.columns([1, 1, 6], vertical_alignment="center")
+    start_col, stop_col, pace_col, info_col = st.columns([1, 1, 1.2, 4.8], vertical_alignment="bottom")
     start_col.button(
         "Start",
         key=START,
@@ -122,6 +163,19 @@ def _controls(
     stop_col.button(
         "Stop", key=STOP, icon=":material/stop:", disabled=not running, on_click=_stop, args=(jobs,), width="stretch"
     )
+    st.session_state.setdefault(PACE, 0)
+    pace_col.selectbox(
+        "Pace",
+        PACES,
+        format_func=lambda pace: f"{pace} steps/s" if pace else "full speed",
+        key=PACE,
+        disabled=running,
+        help="Slow the run down so the curves form while you watch; the numbers are the same at any pace.",
+    )
+    if presenting:
+        if errors:
+            info_col.error("Cannot start yet:\n\n" + "\n\n".join(f"- {e}" for e in errors))
+        return
     if st.session_state.get(UPLOAD_NEEDED) and choice.table is None:
         info_col.info(
             f"This experiment was made with an uploaded file, {st.session_state[UPLOAD_NEEDED]!r}: upload it."
@@ -151,7 +205,9 @@ def _start(jobs: JobRegistry, config: ExperimentConfig | None, choice: TaskChoic
     current = jobs.get(st.session_state.get(JOB_ID))
     if config is None or (current is not None and not current.ended):
         return  # a double click or a stale button: one session never trains two jobs at once
-    st.session_state[JOB_ID] = jobs.submit(config, taskset=_data(config, choice), save_to=runs_dir()).id
+    pace = st.session_state.get(PACE) or None
+    job = jobs.submit(config, taskset=_data(config, choice), save_to=runs_dir(), pace=pace, table_file=choice.upload)
+    st.session_state[JOB_ID] = job.id
 
 
 def _stop(jobs: JobRegistry) -> None:
@@ -212,6 +268,7 @@ def _apply_preset() -> None:
     key = st.session_state.get(PRESET)
     if key in PRESETS:
         apply_config(PRESETS[key].config)
+        st.session_state[PACE] = PRESETS[key].pace
 
 
 def _preset_explanation(config: ExperimentConfig | None) -> None:

@@ -9,6 +9,7 @@ configurations prefixed by the run's number, with both summaries below.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from mtlviz.charts import loss_curves
 from mtlviz.config import ExperimentConfig
 from mtlviz.errors import MtlvizError
 from mtlviz.records import TRAIN_LOSS, VAL_LOSS, RunMetadata
-from mtlviz.store import RunInfo, list_runs, load_metadata, load_run, runs_dir
+from mtlviz.store import RunInfo, describe_differences, list_runs, load_metadata, load_run, runs_dir
 from mtlviz.ui.live import summary_section
 from mtlviz.ui.restore import apply_config
 from mtlviz.ui.state import CHART_X, RESULTS, SAVED_RUNS_TABLE
@@ -69,12 +70,19 @@ def remember_saved(path: Path | None) -> None:
             own.append(str(path))
 
 
+def saved_at(info: RunInfo) -> str:
+    """When a run was saved, as every caption and the table show it: "2026-12-02 09:58:01 UTC"."""
+    return info.created.replace("T", " ")[:19] + " UTC"
+
+
 def saved_runs_panel() -> None:
     root = runs_dir()
-    runs, notes = list_runs(root)
+    keep = None
     if os.environ.get(VISIBILITY_ENV, "all") == "session":
         own = set(st.session_state.get(OWN_RUNS, []))
-        runs = [r for r in runs if str(r.path) in own]
+        # Chosen before the listing's limit: other people's newer runs never push this session's out.
+        keep = lambda path: str(path) in own  # noqa: E731
+    runs, notes = list_runs(root, keep=keep)
     if not runs:
         st.info(f"No saved runs yet. Every finished or stopped run is kept in {root}.")
         return
@@ -83,7 +91,11 @@ def saved_runs_panel() -> None:
     table = pd.DataFrame(
         {
             "title": [r.title for r in runs],
-            "saved": [r.created.replace("T", " ")[:19] for r in runs],
+            "tasks from": [r.describe("source") for r in runs],
+            "sharing": [r.describe("sharing") for r in runs],
+            "methods": [r.describe("methods") for r in runs],
+            "seeds": [r.describe("seeds") for r in runs],
+            "saved": [saved_at(r) for r in runs],
             "status": [r.status for r in runs],
             "steps": [r.steps for r in runs],
             "runs": [", ".join(r.runs) for r in runs],
@@ -94,13 +106,15 @@ def saved_runs_panel() -> None:
     for note in notes:
         st.caption(note)
     by_path = {str(r.path): r for r in runs}
+    names = _option_names(runs)
     if OPEN_RUNS in st.session_state:  # a run deleted since, or hidden: drop it from the choice
         st.session_state[OPEN_RUNS] = [p for p in st.session_state[OPEN_RUNS] if p in by_path]
     picked = st.multiselect(
         "Open a run, or two to overlay them",
         list(by_path),
-        format_func=lambda p: f"{by_path[p].title} · {by_path[p].created.replace('T', ' ')[:19]}",
+        format_func=names.get,
         max_selections=2,
+        select_all=False,  # at most two runs open at once
         key=OPEN_RUNS,
     )
     chosen = [by_path[p] for p in picked]
@@ -117,6 +131,14 @@ def saved_runs_panel() -> None:
         _open(loaded[0], chosen[0])
     else:
         _overlay(loaded, chosen)
+
+
+def _option_names(runs: list[RunInfo]) -> dict[str, str]:
+    """Each run as the open-runs menu names it: title, what it trained on, when; its folder too where
+    that text alone would name two runs (the menu could not tell them apart)."""
+    names = {str(r.path): " · ".join(x for x in (r.title, r.describe("subtitle"), saved_at(r)) if x) for r in runs}
+    counts = Counter(names.values())
+    return {p: f"{text} · {Path(p).name}" if counts[text] > 1 else text for p, text in names.items()}
 
 
 def _load(info: RunInfo) -> SavedRun | str:
@@ -136,7 +158,9 @@ def _load(info: RunInfo) -> SavedRun | str:
 
 def _open(run: SavedRun, info: RunInfo) -> None:
     st.subheader(info.title)
-    st.caption(f"{info.status}, {info.steps:,} steps, saved {info.created}. Folder: {info.path}")
+    if info.describe("subtitle"):
+        st.markdown(info.describe("subtitle"))
+    st.caption(f"{info.status}, {info.steps:,} steps, saved {saved_at(info)}. Folder: {info.path}")
     st.button(
         "Load these settings into the sidebar",
         key="load_saved_settings",
@@ -157,7 +181,12 @@ def _load_settings(config: ExperimentConfig) -> None:
 def _overlay(runs: list[SavedRun], infos: list[RunInfo]) -> None:
     st.subheader("Two runs overlaid")
     for i, info in enumerate(infos, start=1):
-        st.caption(f"Run {i}: {info.title} ({info.status}, {info.steps:,} steps, saved {info.created})")
+        st.caption(f"Run {i}: {info.title} ({info.status}, {info.steps:,} steps, saved {saved_at(info)})")
+    differences = describe_differences(infos[0].description, infos[1].description)
+    if differences:
+        st.caption("What differs: " + "; ".join(differences) + ".")
+    else:
+        st.caption(f"Both runs are the same experiment: {infos[0].describe('subtitle') or infos[0].title}.")
     tasks = [t for t in runs[0].config.tasks.task_names if t in runs[1].config.tasks.task_names]
     if not tasks:
         st.warning("These runs have no task in common, so there is nothing to overlay.")

@@ -27,6 +27,7 @@ SAVED_RUNS_TABLE = "saved_runs_table"  # the saved-runs list (its row selection)
 URL_APPLIED = "url_applied"  # the page's shared-link config was applied once
 VIEW = "view"
 PAUSE = "pause_live"
+PACE = "pace"  # steps per second of the next run (0: full speed); a dashboard setting, not in the config
 UPDATES_METRIC = "updates_metric"
 UPDATES_LAYERS = "updates_layers"
 

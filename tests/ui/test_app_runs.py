@@ -72,7 +72,8 @@ def test_a_saved_run_of_a_strategy_with_shared_parameters_shows_its_conflict(
     assert not at.exception, at.exception
     assert not any("no shared parameters" in i.value for i in at.info), page_text(at)
     assert any("**task A** and **task B**" in m.value for m in at.markdown), page_text(at)
-    assert len(at.get("plotly_chart")) == 3  # cosines, their latest heatmap, task gradient norms
+    # cosines, their distribution, the latest heatmap, task gradient norms
+    assert len(at.get("plotly_chart")) == 4
 
 
 @pytest.mark.parametrize("sharing", ["hard", "independent"])
@@ -92,7 +93,7 @@ def test_a_run_saved_before_metadata_decides_conflict_by_its_records(
     assert not at.exception, at.exception
     says_nothing_shared = any("no shared parameters" in i.value for i in at.info)
     assert says_nothing_shared == (sharing == "independent"), page_text(at)
-    assert len(at.get("plotly_chart")) == (0 if sharing == "independent" else 3)
+    assert len(at.get("plotly_chart")) == (0 if sharing == "independent" else 4)
 
 
 def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:
@@ -103,6 +104,25 @@ def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:
     assert not at.exception, at.exception
     assert "Two runs overlaid" in [s.value for s in at.subheader]
     assert {"Run 1", "Run 2"} <= {m.value.strip("*") for m in at.markdown}
+
+
+def test_saved_runs_with_the_same_optimizers_say_what_differs(jobs: list[TrainingJob]) -> None:
+    first = saved(("SGD", "Adam"))
+    second = saved(("SGD", "Adam"), model=ModelConfig(sharing="independent", hidden=8, depth=1))
+    at = started_app(APP_TIMEOUT)
+    at.segmented_control(key="results").set_value("saved").run()
+    table = at.dataframe[0].value  # the list of saved runs
+    assert list(table["tasks from"]) == ["synthetic, 2 tasks, relatedness 0.5"] * 2
+    assert list(table["sharing"]) == ["Independent", "Hard sharing"]  # newest first
+    assert list(table["seeds"]) == ["seed 0", "seed 0"]
+    at.multiselect(key="open_runs").set_value([first, second]).run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    assert "What differs: sharing: Hard sharing vs Independent." in captions, "\n".join(captions)
+    # One time format: the table's and the captions' are the same text.
+    saved_at = table["saved"].iloc[0]
+    assert saved_at.endswith(" UTC") and "T" not in saved_at.removesuffix(" UTC")
+    assert any(saved_at in c for c in captions), (saved_at, captions)
 
 
 def test_the_page_link_holds_the_config_and_opens_it_again(jobs: list[TrainingJob]) -> None:
@@ -174,7 +194,7 @@ def test_seeds_and_a_sweep_train_and_summarise(jobs: list[TrainingJob]) -> None:
     run_until(at, has_summary, 90, "summary")
     summary = summary_frame(at)
     assert set(summary["run"]) == {"Adam lr=0.001", "Adam lr=0.01", "SGD"}
-    assert set(summary["seeds"]) == {2}
+    assert set(summary["seeds"]) == {"2"}  # shown as text: "1 of 2" when a seed diverged
     assert set(summary.loc[summary["task"] == "task A", "target"]) == {"reached"}
     assert any("Best learning rate" in m.value for m in at.markdown)
     at.segmented_control(key="view").set_value("LR sensitivity").run()

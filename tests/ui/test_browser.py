@@ -126,3 +126,73 @@ def test_stop_during_a_long_run(page: Page) -> None:
     # Stopped for good: the step count no longer moves.
     page.wait_for_timeout(1500)
     assert progress(page) == (step, steps)
+
+
+# Counts the refreshes at which the loss chart, once drawn, was gone (blank) during the run.
+WATCH_BLANK = """() => {
+  window.__chartDrawn = false; window.__chartBlank = [];
+  setInterval(() => {
+    const n = document.querySelectorAll('.st-key-loss_chart .js-plotly-plot .scatterlayer .trace').length;
+    if (n > 0) { window.__chartDrawn = true; return; }
+    if (!window.__chartDrawn) return;
+    const bars = document.querySelectorAll('[data-testid=stProgress]');
+    const plots = document.querySelectorAll('.st-key-loss_chart .js-plotly-plot').length;
+    window.__chartBlank.push(`${plots} plots; ${bars.length ? bars[bars.length - 1].innerText : 'no progress'}`);
+  }, 20);
+}"""
+# Font sizes (px) of every non-empty label drawn in the loss chart.
+CHART_FONTS = """() => [...document.querySelectorAll('.st-key-loss_chart .js-plotly-plot svg text')]
+  .filter(t => t.textContent.trim()).map(t => [t.textContent.trim(), parseFloat(getComputedStyle(t).fontSize)])"""
+
+
+def choose(page: Page, key: str, option: str) -> None:
+    page.locator(f".st-key-{key}").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_presenter_flow_with_the_first_preset(page: Page) -> None:
+    choose(page, "preset", "SGD vs Adam vs AdamW")
+    expect(page.locator(".st-key-pace input")).to_have_value("50 steps/s")
+    page.locator(".st-key-presenter label").click()
+    expect(page.locator("section[data-testid=stSidebar]")).to_be_hidden()
+    expect(page.get_by_text("SGD vs Adam vs AdamW.")).to_be_visible()  # the explanation stays
+    page.evaluate(WATCH_BLANK)
+    page.locator(START).click()
+    first = wait_chart_past(page, 0, timeout_ms=30_000)
+    assert first["last"] < 800, "at 50 steps/s the run takes 16 s: the chart must be drawn while it trains"
+    expect(page.locator(STOP)).to_be_enabled()
+    fonts = page.evaluate(CHART_FONTS)
+    assert fonts and min(size for _, size in fonts) >= 18, [f for f in fonts if f[1] < 18]
+    expect(page.get_by_text("Lowest validation loss")).to_be_visible(timeout=60_000)
+    assert set(read_chart(page)["names"]) == {"SGD", "Adam", "AdamW, decay 10"}
+    expect(page.get_by_role("heading", name="Summary")).to_be_visible()
+    # Restart, in the presenter view.
+    expect(page.locator(START)).to_be_enabled()
+    page.locator(START).click()
+    expect(page.locator(STOP)).to_be_enabled(timeout=10_000)
+    page.locator(STOP).click()
+    expect(page.get_by_text("Stopped at step")).to_be_visible(timeout=10_000)
+
+
+@pytest.mark.xfail(strict=False, reason="known: the chart can still vanish for ~20 ms in about one run of three")
+def test_a_drawn_chart_never_blanks_while_training(page: Page) -> None:
+    set_steps(page, 1000)
+    page.evaluate(WATCH_BLANK)
+    page.locator(START).click()
+    expect(page.get_by_text("Lowest validation loss")).to_be_visible(timeout=120_000)
+    blank = page.evaluate("window.__chartBlank")
+    assert not blank, f"the chart went blank during the run: {blank}"
+
+
+def test_pause_freezes_the_charts_but_not_the_progress(page: Page) -> None:
+    set_steps(page, 50_000)
+    page.locator(START).click()
+    wait_chart_past(page, 100, timeout_ms=60_000)
+    page.locator(".st-key-pause_live label").click()
+    expect(page.get_by_text("Live updates paused")).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(1000)  # a refresh in flight when Pause was clicked may still land
+    chart, (step, _) = read_chart(page)["last"], progress(page)
+    page.wait_for_function(STEP_PAST, arg=step + 200, polling=100, timeout=20_000)
+    assert read_chart(page)["last"] == chart, "the charts must stay frozen while paused"
+    page.locator(STOP).click()
+    expect(page.get_by_text("Stopped at step")).to_be_visible(timeout=20_000)

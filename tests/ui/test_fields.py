@@ -222,7 +222,10 @@ def test_every_sidebar_widget_holding_a_setting_is_in_the_field_table(name: str)
     helpers = {"toy_start", "upload"}  # a start-point menu that sets the fields, and the file itself
     keys = _widget_keys(at.sidebar)
     assert {"steps", "seeds", "batch_size", "device"} <= keys  # the walk reaches the widgets
-    unknown = [k for k in keys if k not in helpers and not any(p.fullmatch(k) for p in patterns)]
+    layout = re.compile(r"opt\d+_open")  # a configuration's expander, open or closed: not a setting
+    unknown = [
+        k for k in keys if k not in helpers and not layout.fullmatch(k) and not any(p.fullmatch(k) for p in patterns)
+    ]
     assert unknown == []
 
 
@@ -303,11 +306,54 @@ def test_a_new_optimizer_starts_from_its_specs_learning_rate_and_options() -> No
     assert at.number_input(key=f"opt{uid}_lr").value == OPTIMIZERS["nadam"].default_lr
     decay = at.number_input(key=f"opt{uid}_nadam_momentum_decay").value
     assert decay == OPTIMIZERS["nadam"].options["momentum_decay"].default
-    assert built(at).optimizers[0] == OptimizerConfig("nadam", OPTIMIZERS["nadam"].default_lr, "SGD")
+    # The automatic label follows the optimizer: a legend never says SGD for a NAdam.
+    assert built(at).optimizers[0] == OptimizerConfig("nadam", OPTIMIZERS["nadam"].default_lr, "NAdam")
     at.button(key="add_optimizer").click().run()
     added = built(at).optimizers[-1]
     first = ExperimentConfig().optimizers[0]
     assert (added.name, added.lr, added.options) == (first.name, OPTIMIZERS[first.name].default_lr, {})
+
+
+def labels(at: AppTest) -> list[str]:
+    return [o.label for o in built(at).optimizers]
+
+
+def test_an_automatic_label_follows_the_optimizer() -> None:
+    at = sidebar()
+    at.button(key="add_optimizer").click().run()
+    uids = at.session_state["optimizer_uids"]
+    assert labels(at) == ["SGD", "Adam", "AdamW", "SGD 2"]
+    at.selectbox(key=f"opt{uids[3]}_name").set_value("adamw").run()
+    assert labels(at) == ["SGD", "Adam", "AdamW", "AdamW 2"]  # numbered: "AdamW" is taken
+    at.selectbox(key=f"opt{uids[0]}_name").set_value("rmsprop").run()
+    assert labels(at)[0] == "RMSprop"
+    assert not at.warning
+
+
+def test_a_default_label_naming_the_lr_follows_the_lr_and_the_optimizer() -> None:
+    config = ExperimentConfig(optimizers=(OptimizerConfig("sgd", 0.05), OptimizerConfig("adam", 1e-3)))
+    at = sidebar(config)
+    assert labels(at) == ["SGD lr=0.05", "Adam lr=0.001"]
+    uid = at.session_state["optimizer_uids"][0]
+    at.number_input(key=f"opt{uid}_lr").set_value(0.1).run()
+    assert labels(at)[0] == "SGD lr=0.1"
+    at.selectbox(key=f"opt{uid}_name").set_value("adagrad").run()
+    assert labels(at)[0] == f"Adagrad lr={OPTIMIZERS['adagrad'].default_lr:g}"
+
+
+def test_a_typed_label_stays_and_warns_when_it_names_another_optimizer() -> None:
+    at = sidebar()
+    uid = at.session_state["optimizer_uids"][0]
+    at.text_input(key=f"opt{uid}_label").input("my SGD").run()
+    at.selectbox(key=f"opt{uid}_name").set_value("adamw").run()
+    assert labels(at)[0] == "my SGD"
+    assert [w.value for w in at.warning] == [
+        "The label 'my SGD' names SGD, but this configuration trains AdamW. Rename it, or clear it for the "
+        "automatic label."
+    ]
+    at.text_input(key=f"opt{uid}_label").input("fast one").run()
+    assert labels(at)[0] == "fast one"
+    assert not at.warning
 
 
 def test_a_setting_the_chosen_strategy_does_not_use_keeps_its_value() -> None:
