@@ -265,7 +265,10 @@ def best_learning_rates(summary: pd.DataFrame, runs: pd.DataFrame, weights: dict
     configuration (and lr).
     """
     ok = summary[summary["status"] == "ok"]
-    objective = (ok["val_loss"] * ok["task"].map(weights).fillna(1.0)).groupby(ok["run"]).agg(["sum", "count"])
+    # As floats: with no healthy run the empty columns keep their text dtype, and text cannot be multiplied.
+    task_weights = ok["task"].astype(object).map(weights).astype(float).fillna(1.0)
+    losses = ok["val_loss"].astype(float)
+    objective = (losses * task_weights).groupby(ok["run"]).agg(["sum", "count"])
     tasks = summary["task"].nunique()
     objective = objective.loc[objective["count"] == tasks, "sum"].dropna()
     best = {}

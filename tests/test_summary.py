@@ -324,3 +324,18 @@ def test_a_run_that_stopped_early_does_not_coincide_with_one_that_went_on():
         if step < 100:
             data += rows("B", step, "price", val_loss=1.0)
     assert coinciding_runs(pd.DataFrame(data, columns=COLUMNS)) == []
+
+
+def test_a_sweep_whose_every_rate_diverged_has_no_best_rate_and_no_error():
+    """Watching divergence is a lesson: a sweep where every lr diverged must still summarise."""
+    from mtlviz.config import ExperimentConfig, OptimizerConfig, TrainConfig
+    from mtlviz.rows import run_table
+    from mtlviz.run import run_experiment
+
+    config = ExperimentConfig(
+        optimizers=(OptimizerConfig("sgd", (1e3, 1e4), "SGD"),), train=TrainConfig(steps=20, eval_every=10)
+    )
+    result = run_experiment(config)
+    assert set(result.summary["status"]) != {"ok"}
+    weights = {t.name: t.weight for t in config.tasks.targets}
+    assert best_learning_rates(result.summary, run_table(config), weights) == {}

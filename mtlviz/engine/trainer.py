@@ -360,14 +360,19 @@ class Engine:
         cosines = torch.stack([c for _, _, c in self._conflicts]).cpu().numpy()  # (S, K, T, T)
         self._conflicts = []
         seconds = np.array([when.get(s, np.nan) for s in steps])
+        grid = self.schema.grid
+        norm_rows = grid(
+            TASK_GRAD_NORM, self._mask_diverged(norms, steps), steps, seconds, self.task_names, other=SHARED
+        )
+        if not self.pairs:  # one task: its gradient norm, and no pair to compare
+            return [norm_rows]
         a, b = (np.array(i, dtype=int) for i in zip(*self.pairs))
         pair_cos = self._mask_diverged(cosines[:, :, a, b], steps)  # (S, K, pairs)
         # Near-orthogonal pairs (|cos| <= the dead zone) barely interact: not counted as conflict.
         share = (pair_cos < -CONFLICT_DEAD_ZONE).mean(axis=2, keepdims=True)  # NaN rows stay NaN below
         share[~np.isfinite(pair_cos).all(axis=2, keepdims=True)] = np.nan
-        grid = self.schema.grid
         return [
-            grid(TASK_GRAD_NORM, self._mask_diverged(norms, steps), steps, seconds, self.task_names, other=SHARED),
+            norm_rows,
             grid(GRAD_COSINE, pair_cos, steps, seconds, self.pair_names, other=SHARED),
             grid(CONFLICT_SHARE, share, steps, seconds, ("",), other=SHARED),
         ]

@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlviz.config import ExperimentConfig, OptimizerConfig, SyntheticTasks, TaskSpec, TrainConfig
+from mtlviz.config import (
+    ExperimentConfig,
+    ModelConfig,
+    OptimizerConfig,
+    SyntheticTasks,
+    TableTasks,
+    TaskSpec,
+    TrainConfig,
+)
 from mtlviz.engine import Engine, resolve_device
 from mtlviz.errors import TrainingError
 from mtlviz.records import COLUMNS
@@ -135,3 +143,18 @@ def test_an_exploding_but_finite_loss_is_divergence_too() -> None:
     trained = records[(records["run"] == "adam 1000") & (records["metric"] == "train_loss")]
     assert trained["step"].max() == step  # the explosion itself is kept on the chart, nothing after it
     assert records.loc[records["run"] == "ok", "step"].max() == 60
+
+
+@pytest.mark.parametrize("sharing", ["hard", "mmoe", "cross_stitch"])
+def test_one_task_with_shared_parameters_trains_and_records_its_gradient_norm(sharing: str) -> None:
+    """One target has no task pair: no cosines, but the run must not crash at the conflict step."""
+    config = ExperimentConfig(
+        tasks=TableTasks(dataset="penguins", targets=(TaskSpec("species", type="auto"),)),
+        model=ModelConfig(sharing=sharing, hidden=8, depth=1),
+        optimizers=(OptimizerConfig("sgd", 0.05, "SGD"),),
+        train=TrainConfig(steps=20, eval_every=10, conflict_every=10, device="cpu"),
+    )
+    engine, records = run(config)
+    assert engine.step == 20
+    assert set(records.loc[records["metric"] == "task_grad_norm", "step"]) == {10, 20}
+    assert records[records["metric"].isin(["grad_cosine", "conflict_share"])].empty
