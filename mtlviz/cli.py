@@ -117,6 +117,10 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
                 file=sys.stderr,
             )
             return 2
+    problem = _unwritable(out if out is not None else runs_dir())
+    if problem:  # said before training, so a long run is never lost to a folder it cannot be saved in
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     table = Path(config.tasks.path) if isinstance(config.tasks, TableTasks) and config.tasks.path else None
     start = time.perf_counter()
 
@@ -150,6 +154,20 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
         return 2
     print(f"wrote {result.saved}: {CONFIG_FILE}, metrics.parquet, summary.json")
     return INTERRUPTED if stopped else 0
+
+
+def _unwritable(folder: Path) -> str:
+    """Why a run could not be saved under `folder` ("" when it can): checked before anything trains."""
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{existing}: expected a folder to save runs in, found a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing}: expected a folder this user can write to, found one it cannot"
+    return ""
 
 
 def _list(root: Path | None, limit: int) -> int:

@@ -392,8 +392,10 @@ def list_runs(
     try:
         with os.scandir(root) as scan:
             entries = sorted((e for e in scan if not e.name.startswith(".") and e.is_dir()), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return [], []
+    except NotADirectoryError:
+        return [], [f"{root}: expected a folder of saved runs, found a file"]
     except OSError as exc:
         return [], [f"{root}: cannot list ({exc.strerror or exc})"]
     found: list[tuple[float, str, RunInfo]] = []

@@ -438,3 +438,21 @@ def test_rerun_without_the_tables_copy_says_which_file_to_put_where(tmp_path, mo
     err = capsys.readouterr().err
     assert f"sales.csv (sha256 {digest})" in err
     assert f"Put that file at {tmp_path / 'first' / 'data' / 'sales.csv'}" in err
+
+
+@pytest.mark.parametrize("where", ["runs folder is a file", "--out under a file"])
+def test_a_runs_folder_that_cannot_hold_the_run_is_refused_before_training(tmp_path, monkeypatch, capsys, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(SMALL_CONFIG))
+    trained = []
+    monkeypatch.setattr(run_module, "Engine", lambda *args, **kwargs: trained.append(1))
+    if where == "runs folder is a file":
+        monkeypatch.setenv("MTLVIZ_RUNS_DIR", str(blocker))
+        args = ["run", str(config_path), "--quiet"]
+    else:
+        args = ["run", str(config_path), "--quiet", "--out", str(blocker / "run")]
+    assert main(args) == 2
+    assert f"{blocker}: expected a folder to save runs in, found a file" in capsys.readouterr().err
+    assert trained == []  # nothing trained

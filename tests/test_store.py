@@ -427,3 +427,9 @@ def test_list_runs_never_raises_for_odd_summary_values(tmp_path):
         list(CONFIG.labels),
     )
     assert not math.isnan(datetime.fromisoformat(info.created).timestamp())
+
+
+def test_a_runs_path_that_is_a_file_says_so(tmp_path):
+    path = tmp_path / "runs"
+    path.write_text("x")
+    assert list_runs(path) == ([], [f"{path}: expected a folder of saved runs, found a file"])
