@@ -9,6 +9,7 @@ controls and enlarges the charts for a projector.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable
 
@@ -54,6 +55,8 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {dis
 .block-container {padding-top: 1.5rem; max-width: 100%;}
 </style>
 """
+
+log = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -132,10 +135,15 @@ def warm_up() -> threading.Thread:
 
 
 def _warm(config: ExperimentConfig) -> None:
-    """Train, then draw and encode a loss chart, as a first live refresh does (Plotly loads lazily too)."""
-    result = run_experiment(config, threads=1)
-    figure = loss_curves(result.records, config.runs, config.tasks.task_names)
-    plotly.io.to_json(figure, validate=False)
+    """Train, then draw and encode a loss chart, as a first live refresh does (Plotly loads lazily too).
+
+    Only a speed-up: a failure here is logged and changes nothing for the users' runs."""
+    try:
+        result = run_experiment(config, threads=1)
+        figure = loss_curves(result.records, config.runs, config.tasks.task_names)
+        plotly.io.to_json(figure, validate=False)
+    except Exception:
+        log.exception("warm-up run failed; the first run will be slower")
 
 
 def _controls(
