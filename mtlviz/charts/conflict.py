@@ -12,6 +12,7 @@ from mtlviz.charts.colors import run_colors
 from mtlviz.charts.facets import facet_lines
 from mtlviz.charts.figure import Panel, build_figure, compact, empty_figure, panel_grid, set_axes
 from mtlviz.charts.seeds import aggregate_seeds
+from mtlviz.charts.text import escape_markdown, plotly_text
 from mtlviz.records import CONFLICT_DEAD_ZONE, GRAD_COSINE, PAIR_SEPARATOR, TASK_GRAD_NORM
 
 NO_SHARED = "This sharing strategy has no shared parameters, so the tasks' gradients never meet: nothing to conflict."
@@ -156,8 +157,8 @@ def cosine_heatmaps(
             {
                 "type": "heatmap",
                 "z": compact(matrix),
-                "x": list(tasks),
-                "y": list(tasks),
+                "x": [plotly_text(task) for task in tasks],
+                "y": [plotly_text(task) for task in tasks],
                 "xaxis": panel.xaxis,
                 "yaxis": panel.yaxis,
                 "zmin": -1,
@@ -234,7 +235,7 @@ def cosine_distribution(
                 {
                     "type": "box",
                     "y": compact(values),
-                    "name": run,
+                    "name": plotly_text(run),
                     "xaxis": panel.xaxis,
                     "yaxis": panel.yaxis,
                     "marker": {"color": colors[run], "size": 3},
@@ -293,8 +294,8 @@ def conflict_reading(records: pd.DataFrame, limit: int = 3) -> list[str]:
             f"never in {CONFLICTING}" if conflicting == 0 else f"in {CONFLICTING} **{conflicting:.0%}** of the time"
         )
         text = (
-            f"Tasks **{a}** and **{b}** {head}: {opposite}, {NEAR_ORTHOGONAL} **{orthogonal:.0%}**, "
-            f"{ALIGNED} **{aligned:.0%}**; median cosine {_signed(median)}."
+            f"Tasks **{escape_markdown(a)}** and **{escape_markdown(b)}** {head}: {opposite}, "
+            f"{NEAR_ORTHOGONAL} **{orthogonal:.0%}**, {ALIGNED} **{aligned:.0%}**; median cosine {_signed(median)}."
         )
         runs = per_run[per_run["pair"] == pair].set_index("configuration")
         if len(runs) > 1 and runs["conflicting"].max() - runs["conflicting"].min() >= 0.1:
@@ -308,6 +309,6 @@ def conflict_reading(records: pd.DataFrame, limit: int = 3) -> list[str]:
 def _describe(runs: pd.DataFrame, run: str) -> str:
     row = runs.loc[run]
     return (
-        f"{run} ({row['conflicting']:.0%} opposite, {row['near orthogonal']:.0%} near orthogonal, "
+        f"{escape_markdown(run)} ({row['conflicting']:.0%} opposite, {row['near orthogonal']:.0%} near orthogonal, "
         f"median {_signed(row['median cosine'])})"
     )

@@ -6,11 +6,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mtlviz.charts.figure import TEMPLATE_LAYOUT, build_figure, compact
+from mtlviz.charts.text import plotly_text
 
 
 def correlation_heatmap(correlation: pd.DataFrame) -> go.Figure:
     """Correlation between targets, a hint of how related the tasks are."""
-    names = [str(c) for c in correlation.columns]
+    names = [plotly_text(c) for c in correlation.columns]
     trace = {
         "type": "heatmap",
         "z": compact(correlation.to_numpy(dtype=float)),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from mtlviz.charts.text import plotly_text
+
 TEMPLATE_LAYOUT = {
     "plot_bgcolor": "white",
     "paper_bgcolor": "white",
@@ -68,7 +70,7 @@ def panel_grid(
         if i < len(titles):
             layout["annotations"].append(
                 {
-                    "text": titles[i],
+                    "text": plotly_text(titles[i]),
                     "x": x0 + width / 2,
                     "y": y1,
                     "xref": "paper",

@@ -9,6 +9,7 @@ import pandas as pd
 
 from mtlviz.charts.downsample import MAX_POINTS, downsample_index, ema
 from mtlviz.charts.figure import Panel, compact
+from mtlviz.charts.text import plotly_text, template_text
 
 # What a line can be drawn against, and its axis title.
 X_AXES = {"step": "step", "seconds": "wall-clock time (s)"}
@@ -131,13 +132,14 @@ def line_traces(
                     "xaxis": panel.xaxis,
                     "yaxis": panel.yaxis,
                     "mode": "lines+markers" if markers else "lines",
-                    "name": run,
+                    "name": plotly_text(run),
                     "legendgroup": run,  # one legend entry toggles a configuration everywhere
                     "showlegend": show,
                     "line": {"color": colors[run], "width": 1.6, "dash": dash or "solid"},
                     # Markers in the line's colour, not the default colour of the trace's position.
                     "marker": {"size": 4, "color": colors[run]} if markers else {"size": 4},
-                    "hovertemplate": f"{name}<br>{x_hover}<br>{label or facet} %{{y:.4g}}<extra></extra>",
+                    "hovertemplate": f"{template_text(name)}<br>{x_hover}<br>{template_text(label or facet)} %{{y:.4g}}"
+                    "<extra></extra>",
                 }
             )
             if stopped:
@@ -159,9 +161,10 @@ def _rests_on(run: str, steps: np.ndarray, seeds: int, stopped: Mapping[int, int
     )[np.minimum(gone, seeds)]
     left = seeds - min(len(at), seeds)
     return {
-        "name": f"{run} ({left} of {seeds} seeds after step {int(at[-1])})",
+        "name": f"{plotly_text(run)} ({left} of {seeds} seeds after step {int(at[-1])})",
         "customdata": said,
-        "hovertemplate": f"{run}<br>{x_hover}<br>{label} %{{y:.4g}}<br>%{{customdata}}<extra></extra>",
+        "hovertemplate": f"{template_text(run)}<br>{x_hover}<br>{template_text(label)} %{{y:.4g}}<br>%{{customdata}}"
+        "<extra></extra>",
     }
 
 
@@ -200,7 +203,7 @@ def _band(low: tuple, high: tuple, panel: Panel, color: str, run: str) -> dict:
         "fillcolor": _translucent(color),
         "line": {"width": 0},
         "hoverinfo": "skip",
-        "name": run,
+        "name": plotly_text(run),
         "legendgroup": run,
         "showlegend": False,
     }

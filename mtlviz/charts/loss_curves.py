@@ -19,6 +19,7 @@ from mtlviz.charts.colors import run_colors
 from mtlviz.charts.figure import Panel, build_figure, compact, panel_grid, set_axes
 from mtlviz.charts.lines import check_x, line_traces
 from mtlviz.charts.seeds import aggregate_seeds
+from mtlviz.charts.text import plotly_text, template_text
 from mtlviz.records import TRAIN_LOSS, VAL_LOSS, Divergence
 
 SPLITS = ("train", "validation", "both")
@@ -236,7 +237,7 @@ def _divergence_markers(
         placed = loss if loss is not None else _loss_at(in_panel, step)
         shown = placed if ceiling is None else min(placed, ceiling)
         at = float(step) if x == "step" else _seconds_at(mean[mean["task"] == task], step)
-        label = f"{run} diverged at step {step}"
+        label = f"{plotly_text(run)} diverged at step {step}"
         if known:
             label += f" (loss {'not finite' if loss is None else f'{loss:.3g}'})"
         traces.append(
@@ -253,7 +254,7 @@ def _divergence_markers(
                 "textposition": "bottom right" if last_x <= 0 or at < 0.6 * last_x else "bottom left",
                 "showlegend": False,
                 "legendgroup": run,
-                "hovertemplate": f"{run} diverged at step {step}<extra></extra>",
+                "hovertemplate": f"{template_text(run)} diverged at step {step}<extra></extra>",
             }
         )
     return traces

@@ -22,6 +22,7 @@ from mtlviz.charts.downsample import MAX_POINTS
 from mtlviz.charts.figure import AXIS, TEMPLATE_LAYOUT, build_figure, compact, empty_figure
 from mtlviz.charts.lines import group_series
 from mtlviz.charts.seeds import aggregate_seeds
+from mtlviz.charts.text import plotly_text, template_text
 from mtlviz.data.toy2d import COORDINATES, X_RANGE, pareto_set, toy2d_losses_np
 from mtlviz.records import POSITION, TRAIN_LOSS
 
@@ -63,7 +64,7 @@ def loss_space_chart(
     rows = records[(records["metric"] == TRAIN_LOSS) & records["task"].isin(tasks) & records["run"].isin(runs)]
     paths, seeds = _paths(rows, "task", tasks, runs)
     if not paths:
-        return empty_figure(f"No train loss of both {tasks[0]} and {tasks[1]} recorded yet.")
+        return empty_figure(f"No train loss of both {plotly_text(tasks[0])} and {plotly_text(tasks[1])} recorded yet.")
 
     drawn = [np.concatenate([a, b]) for _, a, b in paths.values()]
     if front is not None:
@@ -80,7 +81,8 @@ def loss_space_chart(
                 "name": "Pareto front",
                 "line": {"color": FRONT_COLOR, "width": 6},
                 "opacity": 0.6,
-                "hovertemplate": f"Pareto front<br>{tasks[0]} %{{x:.4g}}<br>{tasks[1]} %{{y:.4g}}<extra></extra>",
+                "hovertemplate": f"Pareto front<br>{template_text(tasks[0])} %{{x:.4g}}"
+                f"<br>{template_text(tasks[1])} %{{y:.4g}}<extra></extra>",
             }
         )
     colors = run_colors(runs, colors)
@@ -92,8 +94,8 @@ def loss_space_chart(
     layout = {
         **TEMPLATE_LAYOUT,
         "height": 480,
-        "xaxis": {**axis, "title": {"text": f"{tasks[0]} train loss"}},
-        "yaxis": {**axis, "title": {"text": f"{tasks[1]} train loss"}},
+        "xaxis": {**axis, "title": {"text": f"{plotly_text(tasks[0])} train loss"}},
+        "yaxis": {**axis, "title": {"text": f"{plotly_text(tasks[1])} train loss"}},
         "legend": {"title": {"text": "● first step  ★ last step"}, "x": 1.01, "y": 1, "yanchor": "top"},
         "uirevision": "loss_space",  # keeps zoom and legend toggles across live refreshes
     }
@@ -311,7 +313,10 @@ def _trajectory(
         steps, a, b = steps[index], a[index], b[index]
     x, y, at = compact(a), compact(b), compact(steps)
     name = run if seeds == 1 else f"{run} (mean of {seeds} seeds)"
-    hover = f"{name}<br>step %{{customdata}}<br>{labels['x']} %{{x:.4g}}<br>{labels['y']} %{{y:.4g}}<extra></extra>"
+    x_label, y_label = template_text(labels["x"]), template_text(labels["y"])
+    hover = (
+        f"{template_text(name)}<br>step %{{customdata}}<br>{x_label} %{{x:.4g}}<br>{y_label} %{{y:.4g}}<extra></extra>"
+    )
     edge = _contrast(color) if outline else "white"
     traces = []
     if outline:
@@ -321,7 +326,7 @@ def _trajectory(
                 "x": x,
                 "y": y,
                 "mode": "lines",
-                "name": f"{run}: outline",
+                "name": f"{plotly_text(run)}: outline",
                 "legendgroup": run,
                 "showlegend": False,
                 "line": {"color": edge, "width": 4.5},
@@ -335,7 +340,7 @@ def _trajectory(
             "y": y,
             "customdata": at,
             "mode": "lines",
-            "name": run,
+            "name": plotly_text(run),
             "legendgroup": run,  # one legend entry toggles the path, its outline and its markers
             "line": {"color": color, "width": 2},
             "hovertemplate": hover,
@@ -349,7 +354,7 @@ def _trajectory(
             "y": y[ends],
             "customdata": at[ends],
             "mode": "markers",
-            "name": f"{run}: first and last step",
+            "name": f"{plotly_text(run)}: first and last step",
             "legendgroup": run,
             "showlegend": False,
             "marker": {

@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 
 from mtlviz.charts.colors import run_colors
 from mtlviz.charts.figure import build_figure, compact, empty_figure, panel_grid, set_axes
+from mtlviz.charts.text import plotly_text, template_text
 
 FINAL_COLUMNS = ("run", "task", "val_loss")
 ROW_COLUMNS = ("run", "configuration", "lr")
@@ -161,7 +162,7 @@ def _lower(points: pd.DataFrame) -> pd.Series:
 def _hover(points: pd.DataFrame) -> list[str]:
     text = []
     for run, mean, std, seeds, good in points[["run", "mean", "std", "seeds", "good"]].itertuples(index=False):
-        line = f"{run}<br>final val loss {mean:.4g}"
+        line = f"{plotly_text(run)}<br>final val loss {mean:.4g}"
         if good > 1:
             line += f" ± {std:.2g}"
         if good < seeds:
@@ -181,13 +182,13 @@ def _line(points: pd.DataFrame, configuration: str, color: str, panel, show: boo
         "yaxis": panel.yaxis,
         # A configuration run at one lr is a point, not a line.
         "mode": "lines+markers" if len(points) > 1 else "markers",
-        "name": configuration,
+        "name": plotly_text(configuration),
         "legendgroup": configuration,
         "showlegend": show,
         "line": {"color": color, "width": 1.6},
         "marker": {"size": 8, "color": color},
         "text": _hover(points),
-        "hovertemplate": f"<b>{configuration}</b><br>lr %{{x:.3g}}<br>%{{text}}<extra></extra>",
+        "hovertemplate": f"<b>{template_text(configuration)}</b><br>lr %{{x:.3g}}<br>%{{text}}<extra></extra>",
     }
     if (points["good"] > 1).any():
         std = points["std"].fillna(0).to_numpy()
@@ -212,12 +213,12 @@ def _best(points: pd.DataFrame, configuration: str, color: str, panel) -> dict:
         "xaxis": panel.xaxis,
         "yaxis": panel.yaxis,
         "mode": "markers",
-        "name": f"{configuration} best lr",
+        "name": f"{plotly_text(configuration)} best lr",
         "legendgroup": configuration,
         "showlegend": False,
         "marker": {"symbol": "star", "size": 17, "color": color, "line": {"color": "white", "width": 1}},
-        "text": [f"{run}: best lr" for run in points["run"]],
-        "hovertemplate": f"<b>{configuration}</b> best lr %{{x:.3g}}<br>%{{text}}<extra></extra>",
+        "text": [f"{plotly_text(run)}: best lr" for run in points["run"]],
+        "hovertemplate": f"<b>{template_text(configuration)}</b> best lr %{{x:.3g}}<br>%{{text}}<extra></extra>",
     }
 
 
@@ -230,12 +231,12 @@ def _diverged(points: pd.DataFrame, configuration: str, color: str, panel, top: 
         "xaxis": panel.xaxis,
         "yaxis": panel.yaxis,
         "mode": "markers",
-        "name": f"{configuration} diverged",
+        "name": f"{plotly_text(configuration)} diverged",
         "legendgroup": configuration,
         "showlegend": False,
         "marker": {"symbol": "x", "size": 11, "color": color},
-        "text": [f"{run}: diverged" for run in points["run"]],
-        "hovertemplate": f"<b>{configuration}</b> lr %{{x:.3g}}<br>%{{text}}<extra></extra>",
+        "text": [f"{plotly_text(run)}: diverged" for run in points["run"]],
+        "hovertemplate": f"<b>{template_text(configuration)}</b> lr %{{x:.3g}}<br>%{{text}}<extra></extra>",
     }
 
 
@@ -248,7 +249,7 @@ def _partly(points: pd.DataFrame, configuration: str, color: str, panel) -> dict
         "xaxis": panel.xaxis,
         "yaxis": panel.yaxis,
         "mode": "markers+text",
-        "name": f"{configuration} partly diverged",
+        "name": f"{plotly_text(configuration)} partly diverged",
         "legendgroup": configuration,
         "showlegend": False,
         "marker": {"symbol": "circle-open", "size": 16, "color": color, "line": {"width": 2}},
@@ -257,7 +258,7 @@ def _partly(points: pd.DataFrame, configuration: str, color: str, panel) -> dict
         "textposition": "middle left",
         "textfont": {"color": color, "size": 11},
         "hovertext": _hover(points),
-        "hovertemplate": f"<b>{configuration}</b><br>lr %{{x:.3g}}<br>%{{hovertext}}<extra></extra>",
+        "hovertemplate": f"<b>{template_text(configuration)}</b><br>lr %{{x:.3g}}<br>%{{hovertext}}<extra></extra>",
     }
 
 

@@ -14,6 +14,7 @@ from mtlviz.config import TrainConfig
 from mtlviz.data.table import split_warnings
 from mtlviz.ui.fields import TRAIN, default_of
 from mtlviz.ui.tasks import TaskChoice
+from mtlviz.ui.text import escape_markdown
 
 
 def data_panel(choice: TaskChoice, expanded: bool) -> None:
@@ -21,7 +22,8 @@ def data_panel(choice: TaskChoice, expanded: bool) -> None:
         return
     table, report, preview = choice.table, choice.report, choice.preview
     with st.expander(
-        f"Data: {table.name} ({len(table.frame):,} rows × {len(table.frame.columns)} columns)", expanded=expanded
+        f"Data: {escape_markdown(table.name)} ({len(table.frame):,} rows × {len(table.frame.columns)} columns)",
+        expanded=expanded,
     ):
         for note in report.notes if report else table.notes:
             st.text(f"ℹ {note}")
@@ -35,7 +37,7 @@ def data_panel(choice: TaskChoice, expanded: bool) -> None:
             batch_size = int(st.session_state.get(TRAIN["batch_size"].key, default_of(TrainConfig, "batch_size")))
             taskset = choice.taskset
             for warning in split_warnings(len(taskset.x_train), len(taskset.x_val), batch_size):
-                st.warning(warning, icon=":material/warning:")
+                st.warning(escape_markdown(warning), icon=":material/warning:")
         if report is not None:
             split = ""
             if choice.taskset is not None:

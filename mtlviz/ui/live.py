@@ -76,7 +76,7 @@ def _status(job: TrainingJob, derived: Derived) -> None:
     if job.status == RUNNING and st.session_state.get(PAUSE):
         st.caption("Live updates paused: the charts show the run as it was when you paused.")
     if job.status == FAILED:
-        st.error(f"Training failed: {job.error}")
+        st.error(f"Training failed: {escape_markdown(job.error)}")
     elif job.status == STOPPED:
         st.warning(f"Stopped at step {progress.step:,}.")
     seeds = job.config.train.seeds
@@ -99,9 +99,9 @@ def summary_panel(job: TrainingJob, downloads: bool = True) -> None:
     if not downloads:
         return
     if job.saved is not None:
-        st.caption(f"Saved in {job.saved} (listed under Saved runs).")
+        st.caption(f"Saved in {escape_markdown(job.saved)} (listed under Saved runs).")
     elif job.save_error:
-        st.warning(f"Not saved: {job.save_error}. The downloads below still work.")
+        st.warning(f"Not saved: {escape_markdown(job.save_error)}. The downloads below still work.")
     _downloads(job)
 
 

@@ -17,6 +17,7 @@ from mtlviz.errors import ConfigError
 from mtlviz.optim import OPTIMIZERS
 from mtlviz.ui.fields import CHECK, OPTIMIZER, OPTIMIZER_OPTIONS, Form, default_of
 from mtlviz.ui.state import NEXT_UID, OPTIMIZER_UIDS
+from mtlviz.ui.text import escape_markdown
 
 # Session state per row and optimizer: the options its config named, kept even at their default values,
 # so a restored config comes back equal (OptimizerConfig keeps the options it was given).
@@ -154,7 +155,9 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
         form = Form(OPTIMIZER, _ids(uid, index, name), disabled)
         label = st.session_state.get(OPTIMIZER["label"].key_for(form.ids), "")
         # Keyed by uid: renaming the configuration changes the title, not the expander, so it stays open.
-        with st.expander(f"{index + 1}. {label or '(no label)'}", expanded=False, key=f"opt{uid}_open"):
+        with st.expander(
+            f"{index + 1}. {escape_markdown(label) or '(no label)'}", expanded=False, key=f"opt{uid}_open"
+        ):
             name_col, remove_col = st.columns([5, 1], vertical_alignment="bottom")
             name = form.draw("name", name_col, on_change=_on_name_change, args=(uid, name))
             form.ids["name"] = name
@@ -171,7 +174,8 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
             other = named_optimizer(label, name)
             if other:
                 st.warning(
-                    f"The label {label!r} names {other}, but this configuration trains {OPTIMIZERS[name].title}. "
+                    f"The label {escape_markdown(repr(label))} names {other}, "
+                    f"but this configuration trains {OPTIMIZERS[name].title}. "
                     "Rename it, or clear it for the automatic label.",
                     icon=":material/warning:",
                 )

@@ -45,6 +45,7 @@ from mtlviz.ui.state import (
     session_jobs,
 )
 from mtlviz.ui.tasks import SOURCES, TaskChoice, source_key
+from mtlviz.ui.text import escape_markdown
 
 RESULT_PAGES = {"experiment": "Experiment", "saved": "Saved runs"}
 NO_PRESET = ""
@@ -182,14 +183,13 @@ def _controls(
     )
     if presenting:
         if errors:
-            info_col.error("Cannot start yet:\n\n" + "\n\n".join(f"- {e}" for e in errors))
+            info_col.error(_cannot_start(errors))
         return
     if st.session_state.get(UPLOAD_NEEDED) and choice.table is None:
-        info_col.info(
-            f"This experiment was made with an uploaded file, {st.session_state[UPLOAD_NEEDED]!r}: upload it."
-        )
+        upload = escape_markdown(repr(st.session_state[UPLOAD_NEEDED]))
+        info_col.info(f"This experiment was made with an uploaded file, {upload}: upload it.")
     elif errors:
-        info_col.error("Cannot start yet:\n\n" + "\n\n".join(f"- {e}" for e in errors))
+        info_col.error(_cannot_start(errors))
     elif running:
         info_col.caption("Training. Changes in the sidebar apply to the next run.")
     elif config is not None:
@@ -199,6 +199,11 @@ def _controls(
         own_model = SOURCES[source_key(config.tasks)].own_model
         sharing = f"{own_model} as the model" if own_model else f"{config.model.sharing} sharing"
         info_col.caption(f"{what}{seeds} × {t} task{'s' if t != 1 else ''}, {sharing}, {config.train.steps:,} steps.")
+
+
+def _cannot_start(errors: list[str]) -> str:
+    """The reasons Start is disabled, a Markdown list; they quote labels and names, so each is escaped."""
+    return "Cannot start yet:\n\n" + "\n\n".join(f"- {escape_markdown(e)}" for e in errors)
 
 
 def _data(config: ExperimentConfig, choice: TaskChoice) -> TaskSet | Callable[[int], TaskSet] | None:
@@ -246,7 +251,7 @@ def _apply_link() -> None:
 
 def _mirror_to_link(config: ExperimentConfig | None) -> None:
     if message := st.session_state.pop("link_error", None):
-        st.toast(message, icon=":material/link_off:")
+        st.toast(escape_markdown(message), icon=":material/link_off:")
     if config is None:
         return
     try:

@@ -24,6 +24,7 @@ from mtlviz.store import RunInfo, describe_differences, list_runs, load_metadata
 from mtlviz.ui.live import summary_section
 from mtlviz.ui.restore import apply_config
 from mtlviz.ui.state import CHART_X, RESULTS, SAVED_RUNS_TABLE
+from mtlviz.ui.text import escape_markdown
 from mtlviz.ui.views import Derived, views
 from mtlviz.ui.views.common import X_LABELS, chart
 
@@ -104,7 +105,7 @@ def saved_runs_panel() -> None:
     )
     st.dataframe(table, hide_index=True, key=SAVED_RUNS_TABLE, height=min(240, 38 + 35 * len(runs)))
     for note in notes:
-        st.caption(note)
+        st.caption(escape_markdown(note))
     by_path = {str(r.path): r for r in runs}
     names = _option_names(runs)
     if OPEN_RUNS in st.session_state:  # a run deleted since, or hidden: drop it from the choice
@@ -124,7 +125,7 @@ def saved_runs_panel() -> None:
     for info in chosen:
         run = _load(info)
         if isinstance(run, str):
-            st.error(run)
+            st.error(escape_markdown(run))
             return
         loaded.append(run)
     if len(loaded) == 1:
@@ -157,10 +158,10 @@ def _load(info: RunInfo) -> SavedRun | str:
 
 
 def _open(run: SavedRun, info: RunInfo) -> None:
-    st.subheader(info.title)
+    st.subheader(escape_markdown(info.title))
     if info.describe("subtitle"):
-        st.markdown(info.describe("subtitle"))
-    st.caption(f"{info.status}, {info.steps:,} steps, saved {saved_at(info)}. Folder: {info.path}")
+        st.markdown(escape_markdown(info.describe("subtitle")))
+    st.caption(f"{info.status}, {info.steps:,} steps, saved {saved_at(info)}. Folder: {escape_markdown(info.path)}")
     st.button(
         "Load these settings into the sidebar",
         key="load_saved_settings",
@@ -181,19 +182,22 @@ def _load_settings(config: ExperimentConfig) -> None:
 def _overlay(runs: list[SavedRun], infos: list[RunInfo]) -> None:
     st.subheader("Two runs overlaid")
     for i, info in enumerate(infos, start=1):
-        st.caption(f"Run {i}: {info.title} ({info.status}, {info.steps:,} steps, saved {saved_at(info)})")
+        st.caption(
+            f"Run {i}: {escape_markdown(info.title)} ({info.status}, {info.steps:,} steps, saved {saved_at(info)})"
+        )
     differences = describe_differences(infos[0].description, infos[1].description)
     if differences:
-        st.caption("What differs: " + "; ".join(differences) + ".")
+        st.caption("What differs: " + "; ".join(escape_markdown(d) for d in differences) + ".")
     else:
-        st.caption(f"Both runs are the same experiment: {infos[0].describe('subtitle') or infos[0].title}.")
+        same = infos[0].describe("subtitle") or infos[0].title
+        st.caption(f"Both runs are the same experiment: {escape_markdown(same)}.")
     tasks = [t for t in runs[0].config.tasks.task_names if t in runs[1].config.tasks.task_names]
     if not tasks:
         st.warning("These runs have no task in common, so there is nothing to overlay.")
         return
     left_out = sorted(set(runs[0].config.tasks.task_names) ^ set(runs[1].config.tasks.task_names))
     if left_out:
-        st.caption("Only tasks in both runs are drawn; left out: " + ", ".join(left_out))
+        st.caption("Only tasks in both runs are drawn; left out: " + ", ".join(escape_markdown(t) for t in left_out))
     frames, labels, divergences = [], [], {}
     for i, run in enumerate(runs, start=1):
         records = run.frame([TRAIN_LOSS, VAL_LOSS])

@@ -1,10 +1,11 @@
-"""Text from users' files (column names, labels, file names) inside markdown."""
+"""Text from users' files (column names, labels, file names) inside markdown.
+
+The escaping lives with the charts' (mtlviz.charts.text), which need it for
+their Markdown sentences too; the page imports it from here.
+"""
 
 from __future__ import annotations
 
-MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~$:"
+from mtlviz.charts.text import escape_markdown
 
-
-def escape_markdown(text: object) -> str:
-    """Backslash-escape every markdown character, so the text shows literally."""
-    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in str(text))
+__all__ = ["escape_markdown"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import load_app, new_session, serve
+from browser_support import load_app, new_session, serve
 
 pytestmark = pytest.mark.browser
 

@@ -8,6 +8,7 @@ from mtlviz.charts import loss_curves
 from mtlviz.charts.loss_curves import log_scale_note
 from mtlviz.records import TRAIN_LOSS, VAL_LOSS
 from mtlviz.ui.state import CHART_LOG, CHART_SMOOTHING, CHART_SPLIT
+from mtlviz.ui.text import escape_markdown
 from mtlviz.ui.views.common import View, chart, chart_controls, presenting
 from mtlviz.ui.views.results import Derived, Results
 
@@ -46,7 +47,7 @@ def draw(results: Results, derived: Derived) -> None:
     if note:
         st.caption(note)
     for line in derived.coincidences:
-        st.caption(line)
+        st.caption(escape_markdown(line))
     chart(figure, "loss_chart")
 
 

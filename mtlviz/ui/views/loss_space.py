@@ -12,6 +12,7 @@ from mtlviz.charts.loss_space import loss_space_chart, toy2d_contour_chart
 from mtlviz.config import Toy2DTasks
 from mtlviz.data.toy2d import pareto_front
 from mtlviz.records import POSITION, TRAIN_LOSS
+from mtlviz.ui.text import escape_markdown
 from mtlviz.ui.views.common import View, chart, chart_controls
 from mtlviz.ui.views.results import Derived, Results
 
@@ -43,8 +44,9 @@ def draw(results: Results, derived: Derived) -> None:
                 "loss_space_chart",
             )
         return
+    first, second = escape_markdown(tasks[0]), escape_markdown(tasks[1])
     st.caption(
-        f"Each run's training losses, {tasks[0]} against {tasks[1]}, from the start (circle) to the latest step "
+        f"Each run's training losses, {first} against {second}, from the start (circle) to the latest step "
         "(star): runs that end lower-left are better on both tasks."
     )
     chart(loss_space_chart(results.frame([TRAIN_LOSS]), choices.runs, tasks, colors=derived.colors), "loss_space_chart")
