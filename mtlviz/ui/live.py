@@ -129,6 +129,18 @@ def summary_section(results: Results, derived: Derived) -> None:
             )
     for note in derived.coincidences:
         st.caption(escape_markdown(note))
+    summary_table_element(summary, bool(config.val_targets), "summary_table")
+    if config.val_targets and int(summary["seeds"].max()) > 1:
+        st.caption("Time to target: the mean over the seeds that reached it.")
+    if (summary["seeds_used"] < summary["seeds"]).any():
+        st.caption(
+            'Seeds "1 of 3": the values are the mean of the seeds that did not diverge; '
+            '"—": every seed diverged, so the run has no result.'
+        )
+
+
+def summary_table_element(summary: pd.DataFrame, targets: bool, key: str) -> None:
+    """The summary table as people read it, best per task highlighted (live, saved and overlaid runs alike)."""
     seeds = int(summary["seeds"].max()) > 1
     # Numbers become text here: "—" for a missing value (a run whose every seed diverged has none),
     # "mean ± std" over two or more seeds, "1 of 3" where the values rest on fewer seeds than the run had.
@@ -152,16 +164,9 @@ def summary_section(results: Results, derived: Derived) -> None:
     styled = shown.style.apply(_highlight_best, axis=1)
     order = ["task", "run"] + (["seeds"] if seeds else []) + ["at step", "val loss", "metric", "accuracy / R²"]
     order += ["RMSE (units)"]
-    if config.val_targets:
+    if targets:
         order += ["target at step", "target at s", "target"]
-    st.dataframe(styled, hide_index=True, column_order=order + ["status"], key="summary_table")
-    if config.val_targets and seeds:
-        st.caption("Time to target: the mean over the seeds that reached it.")
-    if (summary["seeds_used"] < summary["seeds"]).any():
-        st.caption(
-            'Seeds "1 of 3": the values are the mean of the seeds that did not diverge; '
-            '"—": every seed diverged, so the run has no result.'
-        )
+    st.dataframe(styled, hide_index=True, column_order=order + ["status"], key=key)
 
 
 def _texts(values: pd.Series, form: str, spread: pd.Series | None = None) -> list[str]:

@@ -21,7 +21,7 @@ from mtlviz.config import ExperimentConfig
 from mtlviz.errors import MtlvizError
 from mtlviz.records import TRAIN_LOSS, VAL_LOSS, RunMetadata
 from mtlviz.store import RunInfo, describe_differences, list_runs, load_metadata, load_run, runs_dir
-from mtlviz.ui.live import summary_section
+from mtlviz.ui.live import summary_section, summary_table_element
 from mtlviz.ui.restore import apply_config
 from mtlviz.ui.state import CHART_X, RESULTS, SAVED_RUNS_TABLE
 from mtlviz.ui.text import escape_markdown
@@ -219,9 +219,4 @@ def _overlay(runs: list[SavedRun], infos: list[RunInfo]) -> None:
         summary = run.derived.summary
         if not summary.empty:
             st.markdown(f"**Run {i}**")
-            st.dataframe(
-                summary.rename(columns={"val_loss": "val loss", "score": "accuracy / R²"}),
-                hide_index=True,
-                column_order=["task", "run", "seeds", "step", "val loss", "accuracy / R²", "status"],
-                key=f"overlay_summary_{i}",
-            )
+            summary_table_element(summary, bool(run.config.val_targets), f"overlay_summary_{i}")

@@ -104,6 +104,12 @@ def test_two_saved_runs_overlay_on_one_chart(jobs: list[TrainingJob]) -> None:
     assert not at.exception, at.exception
     assert "Two runs overlaid" in [s.value for s in at.subheader]
     assert {"Run 1", "Run 2"} <= {m.value.strip("*") for m in at.markdown}
+    # Each run's table reads like the main summary: the same columns and number formats, not raw floats.
+    tables = [d.value for d in at.dataframe if "at step" in d.value.columns]
+    assert len(tables) == 2
+    for table in tables:
+        assert {"val loss", "accuracy / R²", "RMSE (units)", "status"} <= set(table.columns)
+        assert all(isinstance(v, str) for v in table["val loss"])
 
 
 def test_saved_runs_with_the_same_optimizers_say_what_differs(jobs: list[TrainingJob]) -> None:
