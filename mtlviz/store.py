@@ -7,6 +7,12 @@ summary.json is a save that did not complete, and listings skip it.
 
 The runs folder is $MTLVIZ_RUNS_DIR, or ./runs; run directories are named
 `<UTC time>-<slug of the title>`, e.g. 20261122-134501-adam-vs-sgd.
+
+The runs folder may be shared (a classroom server), so nothing read from it is
+trusted: every field is checked, a run that cannot be read gives one DataError
+"Cannot open <folder> because <what was expected, what was found>" naming the
+folder and its file, never the server's path; symbolic links are refused, not
+followed; and temporary files left by killed saves are swept.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ import json
 import math
 import os
 import re
+import stat
+import sys
+import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -33,7 +42,7 @@ import pyarrow as pa
 from mtlviz.config import ExperimentConfig, SyntheticTasks, TableTasks, Toy2DTasks
 from mtlviz.errors import ConfigError, DataError
 from mtlviz.models import SHARING
-from mtlviz.records import COLUMNS, Divergence, RowInfo, RunMetadata
+from mtlviz.records import COLUMNS, GRAD_COSINE, PAIR_SEPARATOR, Divergence, RowInfo, RunMetadata
 from mtlviz.rows import expand_rows
 from mtlviz.summary import best_per_task
 
@@ -52,6 +61,16 @@ REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c != "seed")
 SLUG_LENGTH = 40
 # Past this many taken names for one second and title, something other than a race is wrong.
 MAX_NAME_ATTEMPTS = 10_000
+# summary.json and config.json hold kilobytes; a larger one is not a run's and would slow every listing.
+JSON_MAX_BYTES = 16 * 2**20
+# The temporary names _write_atomic gives (".<file>.<32 hex digits>.tmp"). A save writes and renames its
+# own within seconds, so one older than STALE_AFTER_SECONDS was left by a save that was killed.
+TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
+STALE_AFTER_SECONDS = 3600
+# What is said of a symbolic link where a run's folder or file belongs: it is refused, never followed.
+LINKED_FILE = "is a symbolic link; saved runs are plain files"
+LINKED_FOLDER = "is a symbolic link; saved runs are plain folders"
+INT64_MAX = 2**63 - 1  # the most a table column (Arrow int64) holds: step counts past it are not real
 
 
 def runs_dir() -> Path:
@@ -131,6 +150,8 @@ def new_run_dir(root: str | Path, title: str, *, now: datetime | None = None) ->
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        sweep_temporary_files(root)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     base = f"{moment:%Y%m%d-%H%M%S}-{slugify(title)}"
     for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
@@ -210,78 +231,172 @@ def save_run(directory: str | Path, config: ExperimentConfig, records: pd.DataFr
 
 
 def load_run(directory: str | Path) -> tuple[ExperimentConfig, pd.DataFrame]:
-    """A saved run's config and record table; DataError or ConfigError naming the file otherwise."""
-    path = _run_directory(directory)
-    config_path = path / CONFIG_FILE
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{config_path}: expected the run's config file, found none") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{config_path}: cannot read the run's config ({exc})") from None
-    try:
-        config = ExperimentConfig.from_json(text)
-    except ConfigError as exc:
-        error = ConfigError("", f"{config_path}: {exc}")
-        error.field = exc.field
-        raise error from None
-    return config, _read_metrics(path / METRICS_FILE)
+    """A saved run's config and record table; DataError "Cannot open <folder> because ..." otherwise."""
+    path = Path(directory)
+    with _opening(path):
+        folder = _run_folder(path)
+        return _read_config(folder), _read_metrics(folder)
 
 
 def load_summary(directory: str | Path) -> dict:
     """A saved run's summary.json as a dict; DataError when it is missing, unreadable or not an object."""
-    return _read_summary(_run_directory(directory) / SUMMARY_FILE)
+    path = Path(directory)
+    with _opening(path):
+        return _read_summary(_run_folder(path))[0]
 
 
 def load_metadata(directory: str | Path, config: ExperimentConfig | None = None) -> RunMetadata:
-    """A saved run's metadata (mtlviz.records.RunMetadata); DataError naming the file when it is damaged.
+    """A saved run's metadata (mtlviz.records.RunMetadata); DataError naming the key when it is damaged.
 
     Runs saved before metadata existed get one built from their old summary
     keys: divergences from `diverged_runs` (or `diverged`), and
     has_shared_parameters None (not known; readers look at the records).
     """
-    path = _run_directory(directory)
-    summary = _read_summary(path / SUMMARY_FILE)
-    if "metadata" in summary:
+    path = Path(directory)
+    with _opening(path):
+        folder = _run_folder(path)
+        summary, _ = _read_summary(folder)
+        if config is None and "metadata" not in summary:
+            config = _read_config(folder)
         try:
-            return RunMetadata.from_dict(summary["metadata"])
-        except ValueError as exc:
-            raise DataError(f"{path / SUMMARY_FILE}: {exc}") from None
-    if config is None:
-        config, _ = load_run(path)
-    return _legacy_metadata(summary, config)
+            if "metadata" in summary:
+                return _metadata(summary["metadata"])
+            return _legacy_metadata(summary, config)
+        except DataError as exc:
+            raise DataError(f"{SUMMARY_FILE}: {exc}") from None
+
+
+def _metadata(data: Any) -> RunMetadata:
+    """RunMetadata.from_dict of what was checked to be as to_dict writes it."""
+    metadata = _object(data, "metadata")
+    for i, row in enumerate(_list(metadata.get("rows", []), "metadata.rows")):
+        where = f"metadata.rows[{i}]"
+        row = _object(row, where)
+        for key in ("run", "configuration", "optimizer", "method"):
+            _text(row.get(key, _ABSENT), f"{where}.{key}")
+        _integer(row.get("seed", _ABSENT), f"{where}.seed")
+        _number(row.get("lr", _ABSENT), f"{where}.lr", finite=True)
+    for i, task in enumerate(_list(metadata.get("tasks", []), "metadata.tasks")):
+        _text(task, f"metadata.tasks[{i}]")
+    shared = metadata.get("has_shared_parameters")
+    if shared is not None and not isinstance(shared, bool):
+        raise DataError(f"expected metadata.has_shared_parameters to be true, false or null, found {_found(shared)}")
+    for key in ("parameters", "shared_parameters"):
+        _integer(metadata.get(key, 0), f"metadata.{key}", minimum=0)
+    _text(metadata.get("device", ""), "metadata.device")
+    for name, version in _object(metadata.get("versions") or {}, "metadata.versions").items():
+        _text(version, f"metadata.versions.{_key(name)}")
+    for i, event in enumerate(_list(metadata.get("divergences", []), "metadata.divergences")):
+        where = f"metadata.divergences[{i}]"
+        event = _object(event, where)
+        _text(event.get("run", _ABSENT), f"{where}.run")
+        _integer(event.get("seed", _ABSENT), f"{where}.seed")
+        _integer(event.get("step", _ABSENT), f"{where}.step", minimum=0)
+        _text(event.get("task", ""), f"{where}.task")
+        _number(event.get("loss"), f"{where}.loss", optional=True)
+        for task, loss in _object(event.get("losses") or {}, f"{where}.losses").items():
+            _number(loss, f"{where}.losses.{_key(task)}", optional=True)
+    try:
+        return RunMetadata.from_dict(metadata)
+    except (ValueError, TypeError, OverflowError) as exc:  # checked above: only a case missed there gets here
+        raise DataError(str(exc)) from None
 
 
 def _legacy_metadata(summary: dict, config: ExperimentConfig) -> RunMetadata:
     events: list[Divergence] = []
     raw = summary.get("diverged_runs")
     old = summary.get("diverged")
-    if isinstance(raw, dict) and raw:
-        for run, seeds in raw.items():
-            if not isinstance(seeds, dict):
-                continue
-            for seed, step in seeds.items():
-                with contextlib.suppress(TypeError, ValueError):
-                    events.append(Divergence(str(run), int(seed), int(step), "", None))
-    elif isinstance(old, dict):  # saved before seeds: label -> {step, loss}
-        for label, info in old.items():
-            if isinstance(info, dict):
-                with contextlib.suppress(TypeError, ValueError, KeyError):
-                    loss = info.get("loss")
-                    loss = float(loss) if isinstance(loss, int | float) and math.isfinite(loss) else None
-                    events.append(Divergence(str(label), config.train.seed, int(info["step"]), "", loss))
+    if raw is not None:
+        runs = _object(raw, "diverged_runs", "an object of run -> {seed: step}")
+        for run, seeds in runs.items():
+            where = f"diverged_runs.{_key(run)}"
+            for seed, step in _object(seeds, where, "an object of seed -> step").items():
+                if not re.fullmatch(r"-?[0-9]{1,18}", seed):  # JSON keys are texts: "7" for seed 7
+                    raise DataError(f"expected the seeds in {where} to be integers, found {_found(seed)}")
+                step = _integer(step, f"{where}.{seed}", minimum=0)
+                events.append(Divergence(run, int(seed), step, "", None))
+    if not events and old is not None:  # saved before seeds: label -> {step, loss}
+        for label, info in _object(old, "diverged", "an object of run -> {step, loss}").items():
+            where = f"diverged.{_key(label)}"
+            info = _object(info, where, "an object with step and loss")
+            step = _integer(info.get("step", _ABSENT), f"{where}.step", minimum=0)
+            loss = _number(info.get("loss"), f"{where}.loss", optional=True)
+            events.append(Divergence(label, config.train.seed, step, "", loss))
     rows = tuple(
         RowInfo(row.run, row.seed, row.configuration, row.optimizer.name, float(row.optimizer.lr), row.method.label)
         for row in expand_rows(config)
     )
-    device = summary.get("device")
     return RunMetadata(
         rows=rows,
         tasks=tuple(config.tasks.task_names),
         has_shared_parameters=None,
-        device=device if isinstance(device, str) else "",
+        device=_text(summary.get("device", ""), "device"),
         divergences=tuple(events),
     )
+
+
+# -------------------------------------------------------------------------- checking what was read
+
+_ABSENT = object()  # a key that is not there at all
+
+
+def _found(value: Any) -> str:
+    """A value read from JSON, as a message says what was found: short, and never a whole document."""
+    if value is _ABSENT:
+        return "nothing"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int) and abs(value) > INT64_MAX:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _key(name: str) -> str:
+    """A key of the file (a run's label, a task) inside a message's path: short, whatever its length."""
+    return name if len(name) <= 40 else name[:37] + "..."
+
+
+def _object(value: Any, where: str, kind: str = "an object") -> dict:
+    if not isinstance(value, dict):
+        raise DataError(f"expected {where} to be {kind}, found {_found(value)}")
+    return value
+
+
+def _list(value: Any, where: str) -> list:
+    if not isinstance(value, list):
+        raise DataError(f"expected {where} to be a list, found {_found(value)}")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise DataError(f"expected {where} to be text, found {_found(value)}")
+    return value
+
+
+def _integer(value: Any, where: str, minimum: int = -INT64_MAX) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= INT64_MAX:
+        kind = "a non-negative integer" if minimum == 0 else "an integer"
+        raise DataError(f"expected {where} to be {kind}, found {_found(value)}")
+    return value
+
+
+def _number(value: Any, where: str, *, optional: bool = False, finite: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):
+            number = float(value)
+    if number is None or (finite and not math.isfinite(number)):
+        kind = "a finite number" if finite else "a number"
+        raise DataError(f"expected {where} to be {kind}{' or null' if optional else ''}, found {_found(value)}")
+    return number if math.isfinite(number) else None
 
 
 # -------------------------------------------------------------------------- the table
@@ -308,16 +423,19 @@ def keep_table(directory: str | Path, name: str, data: bytes | Path) -> Path | N
 def table_for_rerun(directory: str | Path, config: ExperimentConfig) -> ExperimentConfig:
     """`config` (a saved run's) ready to train again from any folder: a table file it names points at the
     copy kept with the run; without a copy, the file itself must be where the config says, with the same
-    sha256. DataError saying which file (name, sha256) to put where otherwise."""
+    sha256. DataError saying which file (name, sha256) to put where otherwise, or why the copy is refused
+    (a symbolic link is never followed)."""
     tasks = config.tasks
     if not isinstance(tasks, TableTasks) or not tasks.path:
         return config
     path = Path(directory)
-    info = _table_info(path / TABLE_INFO)
-    filename = info.get("name") or _table_filename(tasks.path)
-    copy = path / TABLE_DIR / filename
-    if copy.is_file():
-        return dataclasses.replace(config, tasks=dataclasses.replace(tasks, path=str(copy.resolve())))
+    with _opening(path):
+        info = _table_info(_run_folder(path))
+        # table.json is read like any run file: a name in it with path parts never leaves data/.
+        filename = _table_filename(info.get("name") or tasks.path)
+        copy = path / TABLE_DIR / filename
+        if _plain_entry(path / TABLE_DIR, TABLE_DIR, folder=True) and _plain_entry(copy, f"{TABLE_DIR}/{filename}"):
+            return dataclasses.replace(config, tasks=dataclasses.replace(tasks, path=str(copy.resolve())))
     original = Path(tasks.path).expanduser()
     digest = info.get("sha256")
     if original.is_file() and (not digest or _sha256(original) == digest):
@@ -336,10 +454,13 @@ def _table_filename(name: str) -> str:
     return base if base and not base.startswith(".") else f"table{Path(base).suffix or '.csv'}"
 
 
-def _table_info(path: Path) -> dict:
+def _table_info(folder: Path) -> dict:
+    """table.json's text values; {} when there is none or it is not an object of them."""
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        info = _parse_json(_read_text(folder / TABLE_INFO, TABLE_INFO, "a description of the table")[0], TABLE_INFO)
+    except _Linked:
+        raise
+    except DataError:  # missing or unreadable: the copy, if any, is found by the config's file name
         return {}
     if not isinstance(info, dict):
         return {}
@@ -382,36 +503,49 @@ def list_runs(
     """Saved runs under `root` (default runs_dir()), newest first, at most `limit`; and notes on skipped ones.
 
     `keep`, when given, chooses the run directories to list (e.g. the ones this
-    session saved) before the limit applies, so other runs never push them out.
+    session saved) before the limit applies, so other runs never push them out,
+    and before anything is read, so no note names another session's run.
 
     Never raises for a bad run directory: one without summary.json is noted as
-    incomplete, one whose summary cannot be read is noted with the reason. Files
-    and hidden entries are ignored; a missing root gives no runs and no notes.
+    incomplete, one whose summary cannot be read (or is a symbolic link, as is a
+    linked run folder) is noted with the reason. Files and hidden entries are
+    ignored; a missing root gives no runs and no notes. Temporary files left by
+    killed saves are swept first (sweep_temporary_files).
     """
     root = runs_dir() if root is None else Path(root)
+    with contextlib.suppress(OSError):
+        sweep_temporary_files(root)
     try:
         with os.scandir(root) as scan:
-            entries = sorted((e for e in scan if not e.name.startswith(".") and e.is_dir()), key=lambda e: e.name)
+            entries = sorted(
+                (e for e in scan if not e.name.startswith(".") and (e.is_symlink() or e.is_dir(follow_symlinks=False))),
+                key=lambda e: e.name,
+            )
     except FileNotFoundError:
         return [], []
     except NotADirectoryError:
         return [], [f"{root}: expected a folder of saved runs, found a file"]
     except OSError as exc:
-        return [], [f"{root}: cannot list ({exc.strerror or exc})"]
+        return [], [f"{root}: cannot list ({exc.strerror or type(exc).__name__})"]
     found: list[tuple[float, str, RunInfo]] = []
     notes = []
     for entry in entries:
         path = Path(entry.path)
         if keep is not None and not keep(path):
             continue
+        if entry.is_symlink():
+            notes.append(f"{entry.name}: skipped, it {LINKED_FOLDER}")
+            continue
         try:
-            summary = _read_summary(path / SUMMARY_FILE)
-            mtime = (path / SUMMARY_FILE).stat().st_mtime
+            summary, mtime = _read_summary(path)
         except _Incomplete:
             notes.append(f"{entry.name}: incomplete (no {SUMMARY_FILE})")
             continue
-        except (DataError, OSError) as exc:
+        except DataError as exc:
             notes.append(f"{entry.name}: skipped, {exc}")
+            continue
+        except OSError as exc:  # a read that failed midway (an I/O error, a file removed under us)
+            notes.append(f"{entry.name}: skipped, {SUMMARY_FILE}: cannot read ({_reason(exc)})")
             continue
         info = _run_info(path, summary, mtime)
         found.append((_timestamp(info.created, mtime), entry.name, info))
@@ -421,56 +555,227 @@ def list_runs(
     return [info for _, _, info in found[: max(limit, 0)]], notes
 
 
+def sweep_temporary_files(root: str | Path, older_than: float = STALE_AFTER_SECONDS) -> list[Path]:
+    """Remove the temporary files that killed saves left in the run folders under `root` and their data/
+    folders: names _write_atomic gives (TEMPORARY_NAME), last written over `older_than` seconds ago. A save
+    under way renames its own within seconds, so it is never touched; links are not followed. Returns the
+    files removed."""
+    cutoff = time.time() - older_than
+    removed: list[Path] = []
+    for run in _scan(Path(root)):
+        if run.name.startswith(".") or not run.is_dir(follow_symlinks=False):
+            continue
+        entries = _scan(Path(run.path))
+        tables = [e for e in entries if e.name == TABLE_DIR and e.is_dir(follow_symlinks=False)]
+        for entry in entries + [e for table in tables for e in _scan(Path(table.path))]:
+            if not TEMPORARY_NAME.fullmatch(entry.name) or entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove: left as it is
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.remove(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _scan(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as scan:
+            return list(scan)
+    except OSError:
+        return []
+
+
 # -------------------------------------------------------------------------- helpers
 
 
-class _Incomplete(DataError):
+class _Missing(DataError):
+    """A file of the run is not there."""
+
+
+class _Incomplete(_Missing):
     """summary.json is missing: the save did not finish (or is still under way)."""
 
 
-def _run_directory(directory: str | Path) -> Path:
-    path = Path(directory)
-    if not path.is_dir():
-        found = "a file" if path.exists() else "nothing"
-        raise DataError(f"{path}: expected a run directory, found {found}")
+class _Linked(DataError):
+    """A symbolic link where a run's file or folder belongs: refused, never followed."""
+
+
+@contextlib.contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """Why a saved run cannot be read, as one DataError naming its folder (never the server's path)."""
+    try:
+        yield
+    except DataError as exc:
+        raise DataError(f"Cannot open {path.name} because {exc}") from None
+    except OSError as exc:  # a folder or file that vanished or turned unreadable midway
+        raise DataError(f"Cannot open {path.name} because it cannot be read ({_reason(exc)})") from None
+
+
+def _run_folder(path: Path) -> Path:
+    """`path` if it is a plain folder; DataError saying what is there instead."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise DataError("expected a run folder, found nothing") from None
+    except OSError as exc:
+        raise DataError(f"expected a run folder, found one that cannot be read ({_reason(exc)})") from None
+    if stat.S_ISLNK(mode):
+        raise _Linked(f"it {LINKED_FOLDER}")
+    if not stat.S_ISDIR(mode):
+        raise DataError(f"expected a run folder, found {_kind(mode)}")
     return path
 
 
-def _read_summary(path: Path) -> dict:
+def _plain_entry(path: Path, shown: str, *, folder: bool = False) -> bool:
+    """Whether `path` is a plain file (a plain folder with `folder`); _Linked when it is a symbolic link."""
     try:
-        text = path.read_text(encoding="utf-8")
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISLNK(mode):
+        raise _Linked(f"{shown} {LINKED_FOLDER if folder else LINKED_FILE}")
+    return stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)
+
+
+def _open_plain(path: Path, shown: str, what: str) -> BinaryIO:
+    """`path` open for reading if it is a plain file; DataError naming it `shown` (its place in the run
+    folder) otherwise. A symbolic link is refused, and a named pipe never waited on."""
+    try:
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        raise _Incomplete(f"{path}: expected the run's summary, found none") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name}: cannot read ({exc})") from None
+        raise (_Incomplete if shown == SUMMARY_FILE else _Missing)(f"{shown}: expected {what}, found none") from None
+    except OSError as exc:
+        raise DataError(f"{shown}: cannot read ({_reason(exc)})") from None
+    if stat.S_ISLNK(mode):
+        raise _Linked(f"{shown} {LINKED_FILE}")
+    # O_NOFOLLOW: a file swapped for a link since lstat is refused too; O_NONBLOCK: a pipe never blocks.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        summary = json.loads(text)
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        raise DataError(f"{shown}: cannot read ({_reason(exc)})") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise DataError(f"{shown}: expected a plain file, found {_kind(mode)}")
+    return os.fdopen(descriptor, "rb")
+
+
+def _read_text(path: Path, shown: str, what: str) -> tuple[str, float]:
+    """A small UTF-8 run file (at most JSON_MAX_BYTES) and when it was last written."""
+    with _open_plain(path, shown, what) as file:
+        info = os.fstat(file.fileno())
+        if info.st_size > JSON_MAX_BYTES:
+            size = f"{info.st_size / 2**20:,.0f} MiB"
+            raise DataError(f"{shown}: expected at most {JSON_MAX_BYTES // 2**20} MiB, found {size}")
+        data = file.read(JSON_MAX_BYTES + 1)
+    try:
+        return data.decode("utf-8"), info.st_mtime
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise DataError(f"{shown}: expected UTF-8 text, found byte {byte:#04x} at position {exc.start}") from None
+
+
+def _parse_json(text: str, shown: str) -> Any:
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise DataError(f"{shown}: expected valid JSON, found {exc.msg} at line {exc.lineno}") from None
+    except ValueError:  # an integer literal beyond Python's digit limit
+        limit = sys.get_int_max_str_digits()
+        raise DataError(f"{shown}: expected numbers of at most {limit} digits, found a longer one") from None
+    except RecursionError:
+        raise DataError(f"{shown}: expected JSON nested a few levels deep, found it nested too deeply") from None
+
+
+def _read_summary(folder: Path) -> tuple[dict, float]:
+    """summary.json as an object, and when it was written."""
+    text, mtime = _read_text(folder / SUMMARY_FILE, SUMMARY_FILE, "the run's summary")
+    summary = _parse_json(text, SUMMARY_FILE)
     if not isinstance(summary, dict):
-        raise DataError(f"{path.name}: expected a JSON object, found {type(summary).__name__}")
-    return summary
+        raise DataError(f"{SUMMARY_FILE}: expected a JSON object, found {type(summary).__name__}")
+    return summary, mtime
 
 
-def _read_metrics(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: expected the run's metrics table, found none")
+def _read_config(folder: Path) -> ExperimentConfig:
+    text, _ = _read_text(folder / CONFIG_FILE, CONFIG_FILE, "the run's config file")
+    data = _parse_json(text, CONFIG_FILE)
     try:
-        records = pd.read_parquet(path, engine="pyarrow")
-    except (OSError, ValueError, pa.ArrowException) as exc:  # pyarrow's error type depends on the damage
-        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+        return ExperimentConfig.from_dict(data)
+    except ConfigError as exc:
+        raise DataError(f"{CONFIG_FILE}: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:  # a case the config missed
+        found = f"one it cannot read ({type(exc).__name__}: {exc})"
+        raise DataError(f"{CONFIG_FILE}: expected a config as mtlviz writes it, found {found}") from None
+
+
+def _read_metrics(folder: Path) -> pd.DataFrame:
+    with _open_plain(folder / METRICS_FILE, METRICS_FILE, "the run's metrics table") as file:
+        try:
+            records = pd.read_parquet(file, engine="pyarrow")
+        except (OSError, ValueError, TypeError, pa.ArrowException) as exc:  # the type depends on the damage
+            raise DataError(
+                f"{METRICS_FILE}: expected a Parquet table, found a file pyarrow cannot read ({exc})"
+            ) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in records.columns]
     if missing:
         raise DataError(
-            f"{path}: expected columns {', '.join(REQUIRED_COLUMNS)}; found {', '.join(map(str, records.columns))} "
-            f"(missing {', '.join(missing)})"
+            f"{METRICS_FILE}: expected columns {', '.join(REQUIRED_COLUMNS)}; "
+            f"found {', '.join(map(str, records.columns))} (missing {', '.join(missing)})"
         )
-    checks = {"step": pd.api.types.is_integer_dtype, "value": _is_float, "seconds": _is_float}
-    for column, check in checks.items():
-        if not check(records[column].dtype):
-            kind = "integers" if column == "step" else "numbers"
-            raise DataError(f"{path}: expected column {column} to hold {kind}, found dtype {records[column].dtype}")
+    for column in ("run", "task", "layer", "metric"):
+        problem = _text_problem(records[column])
+        if problem:
+            raise DataError(f"{METRICS_FILE}: expected column {column} to hold text in every row, found {problem}")
+    for column in ("step", "seed", "value", "seconds"):
+        if column not in records.columns:  # seed: runs saved before seeds existed have one seed
+            continue
+        integers = column in ("step", "seed")
+        dtype = records[column].dtype
+        if not (pd.api.types.is_integer_dtype(dtype) if integers else _is_float(dtype)):
+            kind = "integers" if integers else "numbers"
+            raise DataError(f"{METRICS_FILE}: expected column {column} to hold {kind}, found dtype {dtype}")
+        empty = int(records[column].isna().sum()) if integers else 0
+        if empty:
+            where = f"{METRICS_FILE}: expected column {column} to hold integers in every row"
+            raise DataError(f"{where}, found {empty} empty cell{'s' if empty != 1 else ''}")
+    # A gradient cosine is between two tasks: its task cell names the pair, which the Conflict view splits.
+    pairs = records.loc[records["metric"] == GRAD_COSINE, "task"].unique()
+    odd = [str(t) for t in pairs if len(str(t).split(PAIR_SEPARATOR)) != 2]
+    if odd:
+        found = _found(odd[0]) if len(odd) == 1 else f"{_found(odd[0])} and {len(odd) - 1} more"
+        pair = f"'a{PAIR_SEPARATOR}b'"
+        raise DataError(
+            f"{METRICS_FILE}: expected the task of each {GRAD_COSINE} row to be a pair {pair}, found {found}"
+        )
     return records
+
+
+def _text_problem(column: pd.Series) -> str:
+    """What is not text in a text column ("" when all is): its empty cells, or the kind of its values."""
+    empty = int(column.isna().sum())
+    if empty:
+        return f"{empty} empty cell{'s' if empty != 1 else ''}"
+    values = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else column
+    kind = pd.api.types.infer_dtype(values, skipna=False)
+    return "" if kind in ("string", "empty") else f"{kind} values"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a file" if stat.S_ISREG(mode) else "something else"
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError in words, without the path it names (the server's path stays on the server)."""
+    return exc.strerror or type(exc).__name__
 
 
 def _is_float(dtype: Any) -> bool:
@@ -484,7 +789,7 @@ def _run_info(path: Path, summary: dict, mtime: float) -> RunInfo:
         description = None
     if runs is None or tasks is None or description is None:
         # Summaries written before listings (or descriptions) existed lack these keys: config.json is small.
-        config = _config_or_none(path / CONFIG_FILE)
+        config = _config_or_none(path)
         if runs is None:
             runs = list(config.labels) if config else []
         if tasks is None:
@@ -504,7 +809,7 @@ def _run_info(path: Path, summary: dict, mtime: float) -> RunInfo:
         else datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
         # Only finished runs wrote a summary before the status key existed.
         status=status if isinstance(status, str) and status else "finished",
-        steps=steps if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 else 0,
+        steps=steps if isinstance(steps, int) and not isinstance(steps, bool) and 0 <= steps <= INT64_MAX else 0,
         runs=runs,
         tasks=tasks,
         description=description,
@@ -517,21 +822,21 @@ def _texts(value: Any) -> list[str] | None:
     return None
 
 
-def _config_or_none(path: Path) -> ExperimentConfig | None:
+def _config_or_none(folder: Path) -> ExperimentConfig | None:
     try:
-        return ExperimentConfig.from_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ConfigError):
+        return _read_config(folder)
+    except (DataError, OSError):
         return None
 
 
 def _timestamp(created: str, fallback: float | None) -> float | None:
     try:
         moment = datetime.fromisoformat(created)
-    except ValueError:
+        if moment.tzinfo is None:  # a naive time in a summary is UTC, as written here
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    except (ValueError, OverflowError, OSError):  # not a time, or one past what the platform can hold
         return fallback
-    if moment.tzinfo is None:  # a naive time in a summary is UTC, as written here
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _finite(value: Any) -> Any:

@@ -4,6 +4,11 @@ Every finished or stopped run of the dashboard (and of the CLI) is kept in the
 runs directory (mtlviz/store.py). Opening one shows the same views as a live
 run; overlaying two draws their loss curves on one chart, each run's
 configurations prefixed by the run's number, with both summaries below.
+
+The runs folder may be a classroom server's, shared by everyone: a run is named
+by its folder alone, never the server's path; a run that cannot be read says why
+instead of raising; and the runs table is neutralised like every CSV download,
+since the table's toolbar downloads it as CSV exactly as shown.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import streamlit as st
 from mtlviz.charts import loss_curves
 from mtlviz.config import ExperimentConfig
 from mtlviz.errors import MtlvizError
+from mtlviz.export import neutralise
 from mtlviz.records import TRAIN_LOSS, VAL_LOSS, RunMetadata
 from mtlviz.store import RunInfo, describe_differences, list_runs, load_metadata, load_run, runs_dir
 from mtlviz.ui.live import summary_section, summary_table_element
@@ -85,10 +91,11 @@ def saved_runs_panel() -> None:
         keep = lambda path: str(path) in own  # noqa: E731
     runs, notes = list_runs(root, keep=keep)
     if not runs:
-        st.info(f"No saved runs yet. Every finished or stopped run is kept in {root}.")
+        # The folder in words, not its path: on a shared server that path is nobody's business.
+        st.info("No saved runs yet. Every finished or stopped run is kept in the runs folder (`MTLVIZ_RUNS_DIR`).")
         return
     plural = "s" if len(runs) != 1 else ""
-    st.caption(f"{len(runs)} run{plural} in {root}, newest first.")
+    st.caption(f"{len(runs)} run{plural}, newest first.")
     table = pd.DataFrame(
         {
             "title": [r.title for r in runs],
@@ -103,6 +110,8 @@ def saved_runs_panel() -> None:
             "tasks": [", ".join(r.tasks) for r in runs],
         }
     )
+    # The toolbar's "Download as CSV" writes exactly these cells: a title like =HYPERLINK(...) gets its apostrophe.
+    table = table.map(neutralise)
     st.dataframe(table, hide_index=True, key=SAVED_RUNS_TABLE, height=min(240, 38 + 35 * len(runs)))
     for note in notes:
         st.caption(escape_markdown(note))
@@ -143,7 +152,8 @@ def _option_names(runs: list[RunInfo]) -> dict[str, str]:
 
 
 def _load(info: RunInfo) -> SavedRun | str:
-    """The run, read once per session while it stays selected; or why it cannot be read."""
+    """The run, read once per session while it stays selected; or why it cannot be read ("Cannot open
+    <folder> because ...", from mtlviz.store)."""
     cache = st.session_state.setdefault(LOADED, {})
     key = str(info.path)
     if key not in cache:
@@ -153,7 +163,7 @@ def _load(info: RunInfo) -> SavedRun | str:
             config, records = load_run(info.path)
             cache[key] = SavedRun(info.path, config, records, load_metadata(info.path, config))
         except MtlvizError as exc:
-            return f"Cannot open {info.name}: {exc}"
+            return str(exc)
     return cache[key]
 
 
@@ -161,7 +171,7 @@ def _open(run: SavedRun, info: RunInfo) -> None:
     st.subheader(escape_markdown(info.title))
     if info.describe("subtitle"):
         st.markdown(escape_markdown(info.describe("subtitle")))
-    st.caption(f"{info.status}, {info.steps:,} steps, saved {saved_at(info)}. Folder: {escape_markdown(info.path)}")
+    st.caption(f"{info.status}, {info.steps:,} steps, saved {saved_at(info)}. Folder: {escape_markdown(info.name)}")
     st.button(
         "Load these settings into the sidebar",
         key="load_saved_settings",
