@@ -9,6 +9,10 @@ The runs folder is $MTLVIZ_RUNS_DIR, or ./runs. Ctrl-C stops training, saves wha
 was recorded with status "stopped" and exits 130. --out onto a folder that is not
 empty exits 2 unless --replace (or --force) says to overwrite the run in it. A run
 trained on a table file keeps a copy of it (RUN_DIR/data/<file>), which rerun uses.
+Before training, `run` and `rerun` estimate what the run will need (mtlviz/budget.py)
+and refuse, in one line with status 2, a run that would not fit in 80% of this
+machine's memory (of the GPU's when it trains on one); a table is prepared first,
+since its sizes are known only then, and that preparation is what training uses.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from mtlviz.budget import Limits, check_run, estimate_run
 from mtlviz.config import ExperimentConfig, TableTasks
+from mtlviz.data.taskset import TaskSet
 from mtlviz.errors import MtlvizError
 from mtlviz.records import RunMetadata
 from mtlviz.run import STOPPED, run_experiment
@@ -121,6 +128,7 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
     if problem:  # said before training, so a long run is never lost to a folder it cannot be saved in
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    data = _check_budget(config)
     table = Path(config.tasks.path) if isinstance(config.tasks, TableTasks) and config.tasks.path else None
     start = time.perf_counter()
 
@@ -136,7 +144,7 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
             keep_table(path, table.name, table)
         return path
 
-    result = run_experiment(config, on_chunk=progress, save_to=directory)
+    result = run_experiment(config, data, on_chunk=progress, save_to=directory)
     stopped = result.status == STOPPED
     if not quiet or stopped:
         print(file=sys.stderr)
@@ -154,6 +162,28 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
         return 2
     print(f"wrote {result.saved}: {CONFIG_FILE}, metrics.parquet, summary.json")
     return INTERRUPTED if stopped else 0
+
+
+def _check_budget(config: ExperimentConfig) -> Callable[[int], TaskSet] | None:
+    """Refuse (BudgetError) a run this machine cannot hold, before its model is built or trained.
+
+    A table's sizes are known only once it is prepared, so it is prepared here (its first seed) and
+    returned as the data to train on (seed -> TaskSet); None: the engine builds the data itself."""
+    if not isinstance(config.tasks, TableTasks):
+        check_run(config, estimate_run(config), Limits.for_machine(config.train.device))
+        return None
+    from mtlviz.data.sources import build_taskset
+
+    seed = config.train.seed
+    first = build_taskset(config.tasks, seed)
+    estimate = estimate_run(
+        config,
+        input_dim=first.input_dim,
+        output_dims=[task.output_dim for task in first.tasks],
+        train_rows=first.x_train.shape[0],
+    )
+    check_run(config, estimate, Limits.for_machine(config.train.device))
+    return lambda s: first if s == seed else build_taskset(config.tasks, s)
 
 
 def _unwritable(folder: Path) -> str:

@@ -19,3 +19,8 @@ class DataError(MtlvizError, ValueError):
 
 class TrainingError(MtlvizError, RuntimeError):
     """Training could not run (device unavailable, out of memory, ...)."""
+
+
+class BudgetError(MtlvizError, ValueError):
+    """A run or a table would need more memory or time than this server allows: refused before
+    anything is built. The message names the estimate, the budget and what to change."""

@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mtlviz import budget
+from mtlviz import cli as cli_module
 from mtlviz import run as run_module
 from mtlviz.cli import main
 from mtlviz.config import ExperimentConfig
@@ -456,3 +458,87 @@ def test_a_runs_folder_that_cannot_hold_the_run_is_refused_before_training(tmp_p
     assert main(args) == 2
     assert f"{blocker}: expected a folder to save runs in, found a file" in capsys.readouterr().err
     assert trained == []  # nothing trained
+
+
+# ------------------------------------------------------------------------ the memory budget
+
+BIG_MODEL = {**SMALL_CONFIG, "model": {"sharing": "hard", "hidden": 1024, "depth": 4}}
+
+
+@pytest.fixture
+def machine_of(monkeypatch):
+    """Pretend this machine has `bytes` of memory (the CLI's budget is 80% of it)."""
+
+    def make(size: int) -> None:
+        monkeypatch.setattr(budget, "physical_memory", lambda: size)
+
+    return make
+
+
+@pytest.fixture
+def no_training(monkeypatch) -> list:
+    """Records every training the CLI starts (and starts none)."""
+    started = []
+    monkeypatch.setattr(cli_module, "run_experiment", lambda *args, **kwargs: started.append(args))
+    return started
+
+
+@pytest.mark.parametrize("command", ["run", "rerun"])
+def test_a_run_too_big_for_the_machine_is_refused_in_one_line_before_training(
+    tmp_path, runs_directory, capsys, machine_of, no_training, command
+):
+    machine_of(100_000_000)  # a budget of 80 MB
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(BIG_MODEL), encoding="utf-8")
+    target = folder / "config.json" if command == "run" else folder
+    code = main([command, str(target), "--out", str(tmp_path / "out"), "--quiet"])
+    captured = capsys.readouterr()
+    config = ExperimentConfig.from_dict(BIG_MODEL)
+    estimate = budget.estimate_run(config)
+    assert code == 2
+    assert captured.err.count("\n") == 1 and captured.err.endswith("\n")
+    assert captured.err.startswith("error: this run is too big for this machine: memory: it needs about ")
+    assert estimate.describe() in captured.err
+    assert "over the budget of 80 MB per run" in captured.err
+    assert "smaller width (1,024), depth (4) or batch (32)" in captured.err
+    assert captured.out == ""
+    assert no_training == []
+    assert not (tmp_path / "out").exists() and not runs_directory.exists()
+
+
+def test_a_run_that_fits_the_machine_trains(tmp_path, capsys, machine_of):
+    machine_of(1_000_000_000)  # 800 MB: the small config needs a few
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({**SMALL_CONFIG, "train": {**SMALL_CONFIG["train"], "steps": 5}}))
+    assert main(["run", str(config_path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert (tmp_path / "out" / "metrics.parquet").is_file()
+    capsys.readouterr()
+
+
+def test_a_table_is_prepared_once_and_estimated_with_its_prepared_sizes(tmp_path, monkeypatch, capsys, machine_of):
+    import mtlviz.data.table as table_module
+
+    prepared = []
+    build = table_module.build_table_taskset
+
+    def counted(*args, **kwargs):
+        prepared.append(args[2])  # the seed
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(table_module, "build_table_taskset", counted)
+    estimated = []
+    estimate_run = budget.estimate_run
+    monkeypatch.setattr(cli_module, "estimate_run", lambda *a, **k: estimated.append(k) or estimate_run(*a, **k))
+    config_path = table_run(tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    machine_of(10_000_000_000)
+    assert main(["run", str(config_path), "--out", str(tmp_path / "first"), "--quiet"]) == 0, capsys.readouterr()
+    assert prepared == [0]  # for the estimate, and training used that preparation
+    [sizes] = estimated
+    assert len(sizes["output_dims"]) == 2 and sizes["input_dim"] == 2 and 80 <= sizes["train_rows"] < 120
+    # With too little memory even the table's run is refused, after preparing it and before training.
+    machine_of(1_000)
+    assert main(["run", str(config_path), "--out", str(tmp_path / "second"), "--quiet"]) == 2
+    assert "over the budget of 800 bytes per run" in capsys.readouterr().err
+    assert not (tmp_path / "second").exists()

@@ -57,7 +57,7 @@ def import_with_blocked(blocked: tuple[str, ...], names: list[str]) -> subproces
 TORCH_FREE = modules("records", "rows", "config", "options", "optim", "charts", "summary", "store", "share", "export")
 # The registries are read by the torch-free config: their packages import without torch too.
 TORCH_FREE += ["mtlviz.methods", "mtlviz.models", "mtlviz.models.registry", "mtlviz.data", "mtlviz.data.toy2d"]
-TORCH_FREE += ["mtlviz.data.bundled", "mtlviz.data.reader"]
+TORCH_FREE += ["mtlviz.data.bundled", "mtlviz.data.reader", "mtlviz.budget"]
 UI_FREE = modules("engine", "models", "methods", "data", "optim", "run")
 
 

@@ -137,7 +137,7 @@ class Engine:
             for view, grad in zip(views, self.grads):
                 view.grad = grad[k]
             self.optimizers.append(OPTIMIZERS[opt.name].build(views, opt.lr, opt.options))
-        self.layer_names = tuple(_display_name(name, self.task_names) for name in names)
+        self.layer_names = tuple(display_name(name, self.task_names) for name in names)
         # A model that moves a point records its path every step (the layer column of position rows).
         self.trajectory_names = tuple(self.model.trajectory_names)
         self.dtype = dtype
@@ -481,7 +481,7 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _display_name(name: str, tasks: tuple[str, ...]) -> str:
+def display_name(name: str, tasks: tuple[str, ...]) -> str:
     """heads.1.weight -> heads.<task name>.weight: layers read by the task they serve."""
     parts = name.split(".")
     if parts[0] == "heads" and len(parts) > 2 and parts[1].isdigit():

@@ -46,6 +46,9 @@ class OptimizerSpec:
     fused: bool = False
     # Checks across options that one option's bounds cannot express: options -> (option, message) or None.
     check: Callable[[dict[str, Any]], tuple[str, str] | None] | None = None
+    # Tensors of state it keeps per parameter tensor (Adam: exp_avg, exp_avg_sq), from the resolved
+    # options: what mtlviz/budget.py counts as optimizer memory before anything is built.
+    state_slots: Callable[[dict[str, Any]], int] = lambda options: 2
 
     @property
     def cls(self) -> type:
@@ -107,6 +110,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             step_size_exact=step_size.without_momentum,
             fused=True,
             check=_nesterov,
+            state_slots=lambda o: int(o["momentum"] > 0),  # momentum_buffer
         ),
         OptimizerSpec(
             "adam",
@@ -116,6 +120,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             {"betas": _BETAS, "eps": _EPS, "weight_decay": _WD, "amsgrad": _AMSGRAD},
             step_size=step_size.adam,
             fused=True,
+            state_slots=lambda o: 2 + bool(o["amsgrad"]),  # exp_avg, exp_avg_sq (+ max_exp_avg_sq)
         ),
         OptimizerSpec(
             "adamw",
@@ -131,6 +136,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             step_size=step_size.adam,
             decoupled_decay=True,
             fused=True,
+            state_slots=lambda o: 2 + bool(o["amsgrad"]),
         ),
         OptimizerSpec(
             "rmsprop",
@@ -146,6 +152,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             },
             step_size=step_size.rmsprop,
             step_size_exact=step_size.without_momentum,
+            # square_avg, momentum_buffer, grad_avg
+            state_slots=lambda o: 1 + (o["momentum"] > 0) + bool(o["centered"]),
         ),
         OptimizerSpec(
             "adagrad",
@@ -160,6 +168,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
             },
             step_size=step_size.adagrad,
             fused=True,
+            state_slots=lambda o: 1,  # sum
         ),
         OptimizerSpec(
             "nadam",
