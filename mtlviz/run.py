@@ -93,9 +93,22 @@ def run_experiment(
         status = STOPPED
     seconds = time.perf_counter() - start
     records = pd.concat(chunks, ignore_index=True) if chunks else empty_records()
-    metadata = engine.metadata()
-    # A stopped run's last chunk may not have come out of the engine: count what was kept.
-    steps = engine.step if status == FINISHED else _last_step(records)
+    return finish_run(config, status, engine.step, seconds, records, engine.metadata(), save_to)
+
+
+def finish_run(
+    config: ExperimentConfig,
+    status: str,
+    step: int,
+    seconds: float,
+    records: pd.DataFrame,
+    metadata: RunMetadata,
+    save_to: Callable[[], Path] | None = None,
+) -> RunResult:
+    """The records of a run that ended (trained here or in a worker process) -> its summary, saved when asked.
+
+    step: the engine's last step; a stopped run counts only the steps whose records were kept."""
+    steps = step if status == FINISHED else _last_step(records)
     table = summary_table(records, metadata.diverged_runs(), config.val_targets)
     result = RunResult(config, status, steps, seconds, records, metadata, table)
     if save_to is not None and not records.empty:

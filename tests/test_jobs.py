@@ -11,7 +11,8 @@ import torch
 
 from mtlviz import jobs, run
 from mtlviz.config import ExperimentConfig, OptimizerConfig, TrainConfig
-from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, JobRegistry, JobSlots, TrainingJob
+from mtlviz.errors import BudgetError
+from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, ClientJobs, JobRegistry, JobSlots, TrainingJob
 
 
 def config(steps: int) -> ExperimentConfig:
@@ -55,7 +56,7 @@ def test_a_failing_job_says_why_and_frees_its_slot(monkeypatch: pytest.MonkeyPat
             raise RuntimeError("boom")
 
     monkeypatch.setattr(run, "Engine", Broken)
-    job = TrainingJob(config(10), slots).start()
+    job = TrainingJob(config(10), slots, isolated=False).start()
     job.join(30)
     assert job.status == FAILED and "boom" in job.error
     assert slots.running == 0
@@ -91,17 +92,51 @@ def test_stopping_a_queued_job_leaves_the_queue() -> None:
 
 def test_registry_stop_all_leaves_no_training_thread() -> None:
     registry = JobRegistry()
-    slots = JobSlots(2)
-    a = registry.submit(config(100_000), slots)
-    b = registry.submit(config(100_000), slots)
-    wait_for(lambda: a.status == RUNNING and b.status == RUNNING)
-    assert {j.id for j in registry.active()} == {a.id, b.id}
+    a = registry.submit(config(100_000), JobSlots(2))
+    wait_for(lambda: a.status == RUNNING)
+    assert [j.id for j in registry.active()] == [a.id]
     registry.stop_all()
     a.join(30)
-    b.join(30)
     assert registry.active() == []
     assert not any(t.name.startswith("mtlviz-job-") and t.is_alive() for t in threading.enumerate())
     assert registry.get(a.id) is a and registry.get("nope") is None
+
+
+def test_a_session_forgets_the_records_of_its_ended_runs() -> None:
+    registry = JobRegistry()
+    first = registry.submit(config(100_000), JobSlots(2))
+    first.stop()
+    first.join(30)
+    assert not first.frame().empty
+    second = registry.submit(config(20), JobSlots(2))
+    second.join(30)
+    assert second.status == FINISHED and not second.frame().empty
+    # The ended run is on disk (or was never to be kept): its records no longer use the server's memory.
+    assert first.frame().empty and registry.get(first.id) is None
+
+
+def test_one_person_cannot_hold_every_slot() -> None:
+    clients = ClientJobs(cap=1)
+    tab, other_tab, someone_else = JobRegistry(clients), JobRegistry(clients), JobRegistry(clients)
+    slots = JobSlots(4)
+    running = tab.submit(config(100_000), slots, client="10.0.0.7")
+    with pytest.raises(BudgetError, match="at most 1 per person"):
+        other_tab.submit(config(20), slots, client="10.0.0.7")
+    assert someone_else.submit(config(20), slots, client="10.0.0.8").id  # someone else still gets a slot
+    running.stop()
+    running.join(30)
+    # The cap counts what is training or waiting: once it ended, the same person may start again.
+    other_tab.submit(config(20), slots, client="10.0.0.7").join(30)
+    assert other_tab.active() == []
+
+
+def test_the_per_person_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert jobs._per_client(4) == 2 and jobs._per_client(1) == 1
+    monkeypatch.setenv("MTLVIZ_JOBS_PER_CLIENT", "0")
+    assert jobs._per_client(4) == 0  # off: a class behind one shared address
+    monkeypatch.setenv("MTLVIZ_JOBS_PER_CLIENT", "-1")
+    with pytest.raises(ValueError, match="MTLVIZ_JOBS_PER_CLIENT must be an integer of at least 0, found '-1'"):
+        jobs._per_client(4)
 
 
 @pytest.mark.parametrize(
@@ -121,10 +156,10 @@ def test_device_faults_fail_only_that_job_with_a_hint(
         def __init__(self, *args):
             raise error
 
-    healthy = TrainingJob(config(300), slots).start()
+    healthy = TrainingJob(config(300), slots, isolated=False).start()
     wait_for(lambda: healthy.progress().step > 0)  # its engine exists before the patch
     monkeypatch.setattr(run, "Engine", Faulty)
-    broken = TrainingJob(config(30), slots).start()
+    broken = TrainingJob(config(30), slots, isolated=False).start()
     broken.join(30)
     healthy.join(30)
     assert broken.status == FAILED and expected in broken.error
@@ -138,7 +173,7 @@ def test_a_plain_runtime_error_is_not_called_a_gpu_error(monkeypatch: pytest.Mon
             raise RuntimeError("the CUDA word in an unrelated message")
 
     monkeypatch.setattr(run, "Engine", Faulty)
-    job = TrainingJob(config(10), JobSlots(1)).start()
+    job = TrainingJob(config(10), JobSlots(1), isolated=False).start()
     job.join(30)
     assert job.status == FAILED and job.error.startswith("RuntimeError:") and "GPU error" not in job.error
 

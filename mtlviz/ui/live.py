@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mtlviz.export import parquet_bytes, safe_csv
+from mtlviz.export import neutralised, parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
 from mtlviz.summary import seeds_texts
 from mtlviz.ui.state import PAUSE
@@ -77,6 +77,9 @@ def _status(job: TrainingJob, derived: Derived) -> None:
         st.caption("Live updates paused: the charts show the run as it was when you paused.")
     if job.status == FAILED:
         st.error(f"Training failed: {escape_markdown(job.error)}")
+    elif job.status == STOPPED and job.stop_reason:
+        # The server ended it (its time budget ran out): say so, or the page seems to have stopped by itself.
+        st.warning(f"Stopped by the server at step {progress.step:,}: {escape_markdown(job.stop_reason)}.")
     elif job.status == STOPPED:
         st.warning(f"Stopped at step {progress.step:,}.")
     seeds = job.config.train.seeds
@@ -98,10 +101,12 @@ def summary_panel(job: TrainingJob, downloads: bool = True) -> None:
     summary_section(job, derived_of(job))
     if not downloads:
         return
+    # The run's folder name only: where the server keeps its runs is the server's business.
     if job.saved is not None:
-        st.caption(f"Saved in {escape_markdown(job.saved)} (listed under Saved runs).")
+        st.caption(f"Saved in {escape_markdown(job.saved.name)} (listed under Saved runs).")
     elif job.save_error:
-        st.warning(f"Not saved: {escape_markdown(job.save_error)}. The downloads below still work.")
+        error = job.save_error.replace(str(job.saved_to), "the runs folder") if job.saved_to else job.save_error
+        st.warning(f"Not saved: {escape_markdown(error)}. The downloads below still work.")
     _downloads(job)
 
 
@@ -161,7 +166,8 @@ def summary_table_element(summary: pd.DataFrame, targets: bool, key: str) -> Non
             "target_seconds": "target at s",
         }
     )
-    styled = shown.style.apply(_highlight_best, axis=1)
+    # Labels and task names are the user's: a formula-like one stays text in the table's CSV download.
+    styled = neutralised(shown).style.apply(_highlight_best, axis=1)
     order = ["task", "run"] + (["seeds"] if seeds else []) + ["at step", "val loss", "metric", "accuracy / R²"]
     order += ["RMSE (units)"]
     if targets:

@@ -11,17 +11,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
 
 import plotly.io
 import streamlit as st
 
+from mtlviz.budget import Estimate, Limits, check_run, estimate_run
 from mtlviz.charts import loss_curves
 from mtlviz.config import ExperimentConfig
 from mtlviz.data import TaskSet
-from mtlviz.data.table import build_table_taskset
-from mtlviz.errors import ConfigError
-from mtlviz.jobs import JobRegistry
+from mtlviz.errors import BudgetError, ConfigError
+from mtlviz.jobs import WORKERS, JobRegistry
 from mtlviz.presets import PACES, PRESETS
 from mtlviz.run import run_experiment
 from mtlviz.share import QUERY_KEY, decode_config, encode_config
@@ -39,9 +38,11 @@ from mtlviz.ui.state import (
     PRESET,
     RESULTS,
     START,
+    START_REFUSED,
     STOP,
     UPLOAD_NEEDED,
     URL_APPLIED,
+    client_address,
     session_jobs,
 )
 from mtlviz.ui.tasks import SOURCES, TaskChoice, source_key
@@ -71,6 +72,8 @@ def main() -> None:
     # loses its value, and with it the preset and its explanation.
     _preset_picker()
     config, errors, choice = experiment_sidebar()
+    if config is not None and not errors:
+        errors = budget_problems(config, choice)
     _mirror_to_link(config)
 
     title_col, presenter_col = st.columns([5, 1], vertical_alignment="bottom")
@@ -120,13 +123,17 @@ def main() -> None:
 
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
-    """Once per server, at the first page load: a tiny run in a background thread.
+    """Once per server, at the first page load: a warm worker process, and a tiny run here.
 
     The first run in a fresh process pays for torch's lazy imports, kernel and
     allocator set-up: measured at 17 steps/s at first instead of ~260, and the
-    first chart at step 725 of 800 (5.3 s). Paid here while the person reads the
-    page, the first Start draws its chart sooner (benchmarks/first_chart.py measures it).
+    first chart at step 725 of 800 (5.3 s). Jobs train in worker processes, which
+    warm themselves up before they take a job (mtlviz/worker.py); the tiny run here
+    warms what the server itself does, drawing and encoding a chart. Paid while the
+    person reads the page, the first Start draws its chart sooner
+    (benchmarks/first_chart.py measures it).
     """
+    WORKERS.warm()  # the first job's worker process: torch imported and warmed up before Start
     first = next(iter(PRESETS.values())).config  # the run a class starts with, shortened
     train = dataclasses.replace(first.train, steps=30, eval_every=10, stats_every=10, conflict_every=10)
     config = dataclasses.replace(first, train=train)
@@ -164,7 +171,7 @@ def _controls(
         key=START,
         type="primary",
         icon=":material/play_arrow:",
-        disabled=running or config is None,
+        disabled=running or config is None or bool(errors),
         on_click=_start,
         args=(jobs, config, choice),
         width="stretch",
@@ -181,6 +188,9 @@ def _controls(
         disabled=running,
         help="Slow the run down so the curves form while you watch; the numbers are the same at any pace.",
     )
+    if refused := st.session_state.pop(START_REFUSED, None):
+        info_col.error(f"Not started: {escape_markdown(refused)}")
+        return
     if presenting:
         if errors:
             info_col.error(_cannot_start(errors))
@@ -206,21 +216,71 @@ def _cannot_start(errors: list[str]) -> str:
     return "Cannot start yet:\n\n" + "\n\n".join(f"- {escape_markdown(e)}" for e in errors)
 
 
-def _data(config: ExperimentConfig, choice: TaskChoice) -> TaskSet | Callable[[int], TaskSet] | None:
-    """The prepared table for the run: its own split for every extra seed."""
-    if choice.taskset is None or config.train.seeds == 1:
-        return choice.taskset
-    table, spec, base, first = choice.table, config.tasks, choice.taskset, config.train.seed
-    return lambda seed: base if seed == first else build_table_taskset(table, spec, seed)[0]
-
-
 def _start(jobs: JobRegistry, config: ExperimentConfig | None, choice: TaskChoice) -> None:
     current = jobs.get(st.session_state.get(JOB_ID))
     if config is None or (current is not None and not current.ended):
         return  # a double click or a stale button: one session never trains two jobs at once
     pace = st.session_state.get(PACE) or None
-    job = jobs.submit(config, taskset=_data(config, choice), save_to=runs_dir(), pace=pace, table_file=choice.upload)
+    try:
+        problems = budget_problems(config, choice)
+        if problems:
+            raise BudgetError("; ".join(problems))
+        # A table trains from the table as read: the worker prepares every seed's split the way the page did.
+        job = jobs.submit(
+            config,
+            save_to=runs_dir(),
+            pace=pace,
+            table_file=choice.upload,
+            table=choice.table,
+            limits=_limits(),
+            client=client_address(),
+        )
+    except BudgetError as exc:
+        st.session_state[START_REFUSED] = str(exc)
+        return
     st.session_state[JOB_ID] = job.id
+
+
+def budget_problems(config: ExperimentConfig, choice: TaskChoice) -> list[str]:
+    """Why this server cannot train `config` (memory, records, projected time), before anything is built."""
+    taskset = choice.taskset
+    dims = None if taskset is None else _table_dims(taskset)
+    try:
+        check_run(config, _estimate(config, dims), _limits(), WORKERS.calibration)
+    except BudgetError as exc:
+        return [str(exc)]
+    return []
+
+
+def _estimate(config: ExperimentConfig, dims: tuple | None) -> Estimate:
+    """Estimated once per config and data shape: every rerun of the page asks again."""
+    key = (config.to_json(), dims)
+    with _ESTIMATES_LOCK:
+        found = _ESTIMATES.get(key)
+    if found is not None:
+        return found
+    if dims is None:
+        estimate = estimate_run(config)
+    else:
+        input_dim, output_dims, train_rows = dims
+        estimate = estimate_run(config, input_dim=input_dim, output_dims=output_dims, train_rows=train_rows)
+    with _ESTIMATES_LOCK:
+        if len(_ESTIMATES) >= 256:
+            _ESTIMATES.clear()
+        _ESTIMATES[key] = estimate
+    return estimate
+
+
+_ESTIMATES: dict[tuple, Estimate] = {}
+_ESTIMATES_LOCK = threading.Lock()
+
+
+def _table_dims(taskset: TaskSet) -> tuple:
+    return (taskset.input_dim, tuple(task.output_dim for task in taskset.tasks), len(taskset.x_train))
+
+
+def _limits() -> Limits:
+    return Limits.for_server()
 
 
 def _stop(jobs: JobRegistry) -> None:

@@ -13,6 +13,7 @@ UPLOAD_NEEDED = "restore_upload_needed"  # the file name an opened experiment's 
 PENDING_TABLE = "restore_pending_table"  # an opened experiment's TableTasks, written once its table is read
 
 START = "start"
+START_REFUSED = "start_refused"  # why the last Start was refused (a budget or cap), shown once
 STOP = "stop"
 CHART_SPLIT = "chart_split"
 CHART_LOG = "chart_log"
@@ -43,6 +44,14 @@ def session_jobs() -> JobRegistry:
     A plain cache_resource would be shared by every user of the server.
     """
     return JobRegistry()
+
+
+def client_address() -> str | None:
+    """Who this session is, for the per-person job cap: the browser's address (None when unknown)."""
+    try:
+        return st.context.ip_address
+    except Exception:  # no request behind the session (a script run outside the server)
+        return None
 
 
 def init_default(key: str, value: object) -> None:
