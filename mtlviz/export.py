@@ -38,15 +38,21 @@ def neutralise(value: object) -> object:
     return value
 
 
-def safe_csv(frame: pd.DataFrame) -> bytes:
-    """CSV bytes with formula-like text cells (and column names) neutralised."""
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with formula-like text cells and column names neutralised: for a CSV, and for every
+    table the dashboard shows (its toolbar's "Download as CSV" exports what is shown)."""
     out = frame.copy()
     for column in out.columns:
         series = out[column]
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             out[column] = series.astype(object).map(neutralise)
     out.columns = [neutralise(str(c)) for c in out.columns]
-    return out.to_csv(index=False).encode("utf-8")
+    return out
+
+
+def safe_csv(frame: pd.DataFrame) -> bytes:
+    """CSV bytes with formula-like text cells (and column names) neutralised."""
+    return neutralised(frame).to_csv(index=False).encode("utf-8")
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

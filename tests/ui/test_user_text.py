@@ -7,7 +7,7 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from mtlviz.jobs import TrainingJob
-from tests.ui.test_app import buttons, has_summary, run_until, started_app
+from tests.ui.test_app import buttons, has_summary, run_until, started_app, summary_frame
 
 LABEL = "![i](http://host/x.png)"
 TASK = "<b>bold</b> [x](http://h)"
@@ -38,3 +38,14 @@ def test_a_label_and_a_task_name_are_never_read_as_markdown(jobs: list[TrainingJ
     assert not leaks
     # Still shown: escaped, not dropped.
     assert any(r"!\[i\](http\://host/x.png)" in text for text in texts), texts
+
+
+def test_a_formula_like_label_stays_text_in_the_summary_tables_csv(jobs: list[TrainingJob]) -> None:
+    # A table's toolbar downloads what it shows as CSV: a spreadsheet must not read the label as a formula.
+    at = started_app(timeout=30)
+    at.text_input(key="opt0_label").set_value('=HYPERLINK("http://x","y")').run()
+    at.number_input(key="steps").set_value(30).run()
+    at.button(key="start").click().run()
+    run_until(at, lambda a: has_summary(a) and buttons(a)["start"], timeout=60, what="summary")
+    runs = set(summary_frame(at)["run"])
+    assert "'=HYPERLINK(\"http://x\",\"y\")" in runs and not any(run.startswith("=") for run in runs)

@@ -17,6 +17,7 @@ from mtlviz.charts.conflict import (
     cosine_heatmaps,
     task_grad_norm_chart,
 )
+from mtlviz.export import neutralised
 from mtlviz.records import GRAD_COSINE, TASK_GRAD_NORM
 from mtlviz.ui.views.common import View, chart, chart_controls
 from mtlviz.ui.views.results import Derived, Results
@@ -52,7 +53,7 @@ def draw(results: Results, derived: Derived) -> None:
     shares = shares[shares["configuration"].isin(runs)]
     percent = {c: st.column_config.NumberColumn(c, format="percent") for c in SHARE_COLUMNS}
     st.dataframe(
-        shares,
+        neutralised(shares),  # configuration labels are the user's: text, also in the CSV download
         hide_index=True,
         key="conflict_shares",
         column_config={**percent, "median cosine": st.column_config.NumberColumn(format="%+.3f")},
