@@ -8,6 +8,12 @@ rows and unclosed quotes (with the line number), and size limits (Parquet rows
 are counted from the file's metadata before anything is decoded). Header problems
 and ragged rows are reported all at once (`problems_error`), not one per attempt.
 
+A small Parquet file can decode to gigabytes (200,000 copies of one long string
+are stored once, dictionary-encoded). Its text columns are therefore read
+dictionary-encoded, their decoded size is counted from the dictionary (`text_bytes`),
+and a table that would take more than the memory budget (MTLVIZ_TABLE_MEMORY_MB,
+`table_memory_budget`) is refused with a BudgetError before it is decoded.
+
 CSV is parsed with the `csv` module rather than pandas so that every row keeps
 the file line it starts on (blank lines and values spanning lines included):
 messages about a value can then point at the right line. Columns are read as
@@ -20,6 +26,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +35,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mtlviz.errors import DataError
+from mtlviz.errors import BudgetError, ConfigError, DataError, MtlvizError
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -45,6 +54,17 @@ SNIFF_CHARS = 64 * 1024
 PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 # A file with many bad lines: this many are named, the rest counted.
 MAX_LISTED = 10
+MB = 2**20
+TABLE_MEMORY_ENV = "MTLVIZ_TABLE_MEMORY_MB"
+TABLE_MEMORY_MB = 512  # the default budget for reading one table, and for preparing it (mtlviz.data.table)
+# pandas holds a text value as its UTF-8 bytes plus an 8-byte offset (Arrow large_string), and
+# any other value in 8 bytes (float64, int64, a pointer).
+OFFSET_BYTES = VALUE_BYTES = 8
+# Peak memory of reading a Parquet table into pandas, per byte of the decoded table (`_decoded_bytes`):
+# Arrow decodes the columns, pandas converts them and gathers same-typed columns into one block.
+# Measured 1.0 to 1.2 for long text, 1.8 for one-letter text (offsets dominate), 2.7 for 100 float
+# columns with missing values in several row groups: the largest is used.
+READ_OVERHEAD = 2.7
 
 
 @dataclass(frozen=True)
@@ -102,21 +122,72 @@ def read_table(data: bytes, filename: str, limits: TableLimits = TableLimits()) 
     return _read_csv(data, filename, limits)
 
 
+# ----------------------------------------------------------------- memory
+
+
+def table_memory_budget() -> int | None:
+    """Bytes one table may take while it is read or prepared: MTLVIZ_TABLE_MEMORY_MB (default 512; 0: no limit)."""
+    raw = os.environ.get(TABLE_MEMORY_ENV, "").strip()
+    if not raw:
+        return TABLE_MEMORY_MB * MB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(TABLE_MEMORY_ENV, f"expected a number of megabytes (0: no limit), found {raw!r}")
+    return None if value == 0 else int(value * MB)
+
+
+def megabytes(size: float) -> str:
+    """ "1,953 MB", "0.4 MB": sizes in messages."""
+    return f"{size / MB:,.0f} MB" if size >= 10 * MB else f"{size / MB:.1f} MB"
+
+
+def text_bytes(series: pd.Series) -> int:
+    """Bytes the column's text takes once decoded as pandas holds it (0 for a numeric column).
+
+    Counted without decoding: a categorical column (a dictionary-encoded Parquet column
+    read as such) repeats each category's text in every row that holds it.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        lengths = _byte_lengths(series.cat.categories)
+        present = codes >= 0
+        return int(np.bincount(codes[present], minlength=len(lengths)) @ lengths) + OFFSET_BYTES * len(series)
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return 0
+    if hasattr(series.array, "__arrow_array__"):
+        lengths = pc.binary_length(series.array.__arrow_array__())
+        return int(pc.sum(lengths).as_py() or 0) + OFFSET_BYTES * len(series)
+    return int(series.map(_length, na_action="ignore").sum()) + OFFSET_BYTES * len(series)
+
+
+def _byte_lengths(values: pd.Index) -> np.ndarray:
+    if hasattr(values.array, "__arrow_array__"):
+        return pc.binary_length(values.array.__arrow_array__()).to_numpy().astype(np.int64)
+    return np.array([_length(v) for v in values], dtype=np.int64)
+
+
+def _length(value) -> int:
+    return len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else len(str(value))
+
+
 # ------------------------------------------------------------------- problems
 
 
-def problems_error(problems: list[str], where: str) -> DataError:
-    """One DataError for every problem found (its `problems` lists them): one problem keeps its plain message."""
+def problems_error(problems: list[str], where: str, kind: type[MtlvizError] = DataError) -> MtlvizError:
+    """One error of `kind` for every problem found (its `problems` lists them): one problem keeps its plain message."""
     if len(problems) == 1:
-        error = DataError(problems[0])
+        error = kind(problems[0])
     else:
-        error = DataError(f"{where} has {len(problems)} problems:\n" + "\n".join(f"- {p}" for p in problems))
+        error = kind(f"{where} has {len(problems)} problems:\n" + "\n".join(f"- {p}" for p in problems))
     error.problems = tuple(problems)
     return error
 
 
-def problems_of(error: DataError) -> tuple[str, ...]:
-    """The problems a DataError reports (one, unless it was made by `problems_error`)."""
+def problems_of(error: MtlvizError) -> tuple[str, ...]:
+    """The problems a DataError or BudgetError reports (one, unless it was made by `problems_error`)."""
     return getattr(error, "problems", (str(error),))
 
 
@@ -348,19 +419,44 @@ def _read_parquet(data: bytes, filename: str, limits: TableLimits) -> Table:
     meta = parquet.metadata
     if meta.num_rows > limits.max_rows:  # from the footer: nothing decoded yet
         raise DataError(f"{filename} has {meta.num_rows:,} rows; the limit is {limits.max_rows:,}")
-    _check_header(list(parquet.schema_arrow.names), filename, limits)
-    for column in parquet.schema_arrow:
+    schema = parquet.schema_arrow
+    _check_header(list(schema.names), filename, limits)
+    for column in schema:
         if pa.types.is_nested(column.type):
             raise DataError(
                 f"{filename}: column {column.name!r} holds nested values ({column.type}); "
                 "only flat columns are supported"
             )
+    budget = table_memory_budget()
+    # Decompressing alone takes the pages' uncompressed size (from the footer): refused before reading.
+    pages = {name: 0 for name in schema.names}
+    for group in range(meta.num_row_groups):
+        for i in range(meta.num_columns):
+            chunk = meta.row_group(group).column(i)
+            name = chunk.path_in_schema
+            if name in pages:
+                pages[name] += chunk.total_uncompressed_size
+    _check_read_budget(pages, budget, filename, "decompresses to")
+    # Text is read dictionary-encoded: a value repeated in every row is held once until it is counted.
+    # In one thread, without pre-buffering (the bytes are in memory already): Arrow's reader threads
+    # can abort the process when it exits right after a read with torch loaded (apache/arrow#34314),
+    # as the command line does when it refuses a file.
+    text = [field.name for field in schema if _is_text(field.type)]
     try:
-        # Without pandas' metadata the columns are exactly the file's, and the index is 0..n-1
-        # (a restored index may repeat labels, which row positions in messages cannot use).
-        frame = parquet.read().to_pandas(ignore_metadata=True)
+        file = pq.ParquetFile(io.BytesIO(data), read_dictionary=text, pre_buffer=False)
+        arrow = file.read(use_threads=False)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{filename}: cannot decode the Parquet data ({exc})") from None
+    _check_read_budget({name: _decoded_bytes(arrow[name]) for name in arrow.column_names}, budget, filename)
+    try:
+        # Back to the file's own types (decoding the dictionaries), so the frame is as a plain read makes it.
+        arrow = pa.table([_as_type(arrow[field.name], field.type) for field in schema], schema=schema)
+        # Without pandas' metadata the columns are exactly the file's, and the index is 0..n-1
+        # (a restored index may repeat labels, which row positions in messages cannot use).
+        frame = arrow.to_pandas(ignore_metadata=True)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(f"{filename}: cannot decode the Parquet data ({exc})") from None
+    del arrow
     notes = []
     index = [name for name in frame.columns if PANDAS_INDEX.fullmatch(name)]
     if index:
@@ -370,3 +466,53 @@ def _read_parquet(data: bytes, filename: str, limits: TableLimits) -> Table:
     if frame.empty:
         raise DataError(f"{filename} has columns but no rows")
     return Table(frame, filename, "parquet", notes)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_binary_view(kind)
+    )
+
+
+def _decoded_bytes(column: pa.ChunkedArray) -> int:
+    """Bytes the column takes in pandas once decoded: text as `text_bytes` counts it, other values 8 each."""
+    kind = column.type
+    if pa.types.is_dictionary(kind) and _is_text(kind.value_type):
+        total = 0
+        for chunk in column.chunks:
+            total += pc.sum(pc.take(pc.binary_length(chunk.dictionary), chunk.indices)).as_py() or 0
+        return total + OFFSET_BYTES * len(column)
+    if _is_text(kind):
+        return (pc.sum(pc.binary_length(column)).as_py() or 0) + OFFSET_BYTES * len(column)
+    if pa.types.is_fixed_size_binary(kind):
+        return (kind.byte_width + OFFSET_BYTES) * len(column)
+    return VALUE_BYTES * len(column)
+
+
+def _as_type(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    """A column read dictionary-encoded, decoded back to the file's type `kind` (as is when it has it)."""
+    if column.type == kind:
+        return column
+    if pa.types.is_dictionary(kind):  # the file's own dictionary column, with other index widths: not decoded
+        return column.cast(kind)
+    decoded = column.cast(column.type.value_type)
+    return decoded if decoded.type == kind else decoded.cast(kind)
+
+
+def _check_read_budget(sizes: dict[str, int], budget: int | None, filename: str, verb: str = "decodes to") -> None:
+    """Refuse a table whose columns (`sizes`: bytes per column) need more than `budget` to read."""
+    total = sum(sizes.values())
+    if budget is None or total * READ_OVERHEAD <= budget:
+        return
+    largest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
+    named = ", ".join(f"{name!r} ({megabytes(size)})" for name, size in largest if size)
+    raise BudgetError(
+        f"{filename} {verb} {megabytes(total)} in memory (largest columns: {named}); reading it would take about "
+        f"{megabytes(total * READ_OVERHEAD)}, and the budget for a table is {megabytes(budget)} "
+        f"({TABLE_MEMORY_ENV}). Save fewer rows or leave out the largest columns."
+    )

@@ -17,6 +17,14 @@ Rows dropped for missing values are counted per column, so the user learns which
 column cost the rows. Every problem of the chosen columns is collected and raised
 as one DataError. Default features (`suggested_features`) leave out identifiers
 and free text, saying why; `explain_task_type` says why a column is classes or a number.
+
+Before anything is encoded or copied, `estimate_table` says what preparing will
+take: the model inputs the features encode to, the float32 tensors and the text
+the chosen columns hold. It works on each column's distinct values, so it is
+cheap even for a wide or a huge table. A table that would encode to more inputs
+than a synthetic task may have (LIMITS["input_dim"]), or need more memory than
+the budget (MTLVIZ_TABLE_MEMORY_MB), is refused with one BudgetError that names
+every such problem.
 """
 
 from __future__ import annotations
@@ -27,13 +35,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from mtlviz.config import LIMITS, TableTasks, TaskSpec
 from mtlviz.data.bundled import BUNDLED
-from mtlviz.data.reader import Table, problems_error, problems_of, read_table_path
+from mtlviz.data.reader import (
+    TABLE_MEMORY_ENV,
+    Table,
+    megabytes,
+    problems_error,
+    problems_of,
+    read_table_path,
+    table_memory_budget,
+    text_bytes,
+)
 from mtlviz.data.taskset import TaskSet
-from mtlviz.errors import DataError
+from mtlviz.errors import BudgetError, DataError
 
 # An integer column is class labels only when it looks like codes (explain_task_type): at most this
 # many distinct values, ...
@@ -61,6 +80,13 @@ MAX_CLASSES = LIMITS["num_classes"][1]
 MIN_TRAIN_ROWS, MIN_VAL_ROWS = 10, 5
 OTHER, MISSING = "(other)", "(missing)"
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # tensors are float32
+# A table's features may encode to as many model inputs as a synthetic task may have.
+MAX_INPUTS = LIMITS["input_dim"][1]
+# Peak memory that preparing adds, per byte of the float32 tensors it makes (measured: see TableEstimate) ...
+TENSOR_OVERHEAD = 3.0
+# ... and per byte of the largest chosen text column: text is stripped, parsed and encoded one column at a time.
+TEXT_OVERHEAD = 4.0
+WIDEST_LISTED = 5  # a table with too many inputs: its widest feature columns are named
 
 
 @dataclass(frozen=True)
@@ -230,6 +256,198 @@ def _numeric_column(table: Table, name: str, role: str) -> np.ndarray:
     return values
 
 
+# ------------------------------------------------------------------ estimate
+
+
+@dataclass(frozen=True)
+class TableEstimate:
+    """What preparing a table will allocate, known before anything is encoded (`estimate_table`).
+
+    Memory is the float32 tensors times TENSOR_OVERHEAD plus the largest chosen text
+    column times TEXT_OVERHEAD, from the peak RSS of build_table_taskset over the table
+    as read (one fresh process per table): up to 2.9 times the tensors (200 one-hot
+    inputs: 2.2; 100 numeric ones: their float64 values and float32 blocks are alive
+    together), and 2.7 to 4.1 times the largest text column (one of 195 MB; four of 49 MB:
+    each column's stripped copies and Python strings are freed before the next, but the
+    allocator keeps some of them).
+    """
+
+    rows: int  # rows used: training and validation
+    widths: dict[str, int]  # feature column -> the model inputs it encodes to
+    categories: dict[str, int]  # categorical feature -> its categories in the training split, before the cap
+    targets: int
+    text: dict[str, int]  # chosen column that holds text -> its bytes, decoded
+
+    @property
+    def inputs(self) -> int:
+        return sum(self.widths.values())
+
+    @property
+    def tensor_bytes(self) -> int:
+        return 4 * self.rows * (self.inputs + self.targets)  # float32 inputs and targets, both splits
+
+    @property
+    def text_bytes(self) -> int:
+        return sum(self.text.values())
+
+    @property
+    def memory_bytes(self) -> int:
+        largest = max(self.text.values(), default=0)
+        return round(TENSOR_OVERHEAD * self.tensor_bytes + TEXT_OVERHEAD * largest)
+
+
+def estimate_table(table: Table, spec: TableTasks, seed: int) -> TableEstimate:
+    """What `build_table_taskset(table, spec, seed)` will allocate, from each chosen column's distinct values.
+
+    The rows used and the training split are the ones preparing makes, so the inputs
+    are exactly its x_train.shape[1] for a table it accepts.
+    """
+    targets, features, _ = _chosen_columns(table, spec)
+    return _estimate(table, spec, seed, targets, features)
+
+
+def over_budget(estimate: TableEstimate, spec: TableTasks, name: str) -> list[str]:
+    """Why preparing would go over a limit: too many inputs, too much memory (empty: within both)."""
+    problems = []
+    if estimate.inputs > MAX_INPUTS:
+        widest = sorted(estimate.widths.items(), key=lambda item: -item[1])[:WIDEST_LISTED]
+        listed = [_width_text(column, width, estimate.categories.get(column)) for column, width in widest]
+        listed = [listed[0]] + [f"{column!r} ({width})" for column, width in widest[1:]]
+        more = len(estimate.widths) - len(widest)
+        problems.append(
+            f"features would encode to {estimate.inputs:,} inputs; at most {MAX_INPUTS:,} are allowed (as for "
+            f"synthetic tasks). Widest: {', '.join(listed)}{f' and {more:,} more' if more else ''}. Choose fewer "
+            f"feature columns or a lower max_categories (now {spec.max_categories}: a categorical feature encodes "
+            f"to at most {spec.max_categories + 1} inputs)"
+        )
+    budget = table_memory_budget()
+    if budget is not None and estimate.memory_bytes > budget:
+        parts = [
+            f"{megabytes(estimate.tensor_bytes)} of float32 tensors ({estimate.rows:,} rows × "
+            f"{estimate.inputs:,} inputs and {_count(estimate.targets, 'target')})"
+        ]
+        change = "Choose fewer feature columns"
+        if estimate.text:
+            largest = max(estimate.text, key=estimate.text.get)
+            parts.append(
+                f"{megabytes(estimate.text_bytes)} of text in the chosen columns (largest: {largest!r}, "
+                f"{megabytes(estimate.text[largest])})"
+            )
+            change += ", leave out long text columns"
+        problems.append(
+            f"preparing {name} would take about {megabytes(estimate.memory_bytes)} of memory: "
+            f"{' and '.join(parts)}; the budget for a table is {megabytes(budget)} ({TABLE_MEMORY_ENV}). "
+            f"{change} or use a table with fewer rows"
+        )
+    return problems
+
+
+def _width_text(column: str, width: int, categories: int | None) -> str:
+    if categories is None:
+        return f"{column!r} ({width} input{'s' if width != 1 else ''})"
+    if categories > width:
+        return f"{column!r} ({width} inputs for {categories} categories)"
+    return f"{column!r} ({categories} categor{'ies' if categories != 1 else 'y'})"
+
+
+@dataclass
+class _Codes:
+    """A column as preparing sees it, from its distinct values: which rows hold a value, and which value."""
+
+    kind: str  # "numeric", "categorical" or "empty", as column_info says
+    present: np.ndarray  # (rows,) bool
+    codes: np.ndarray | None = None  # text: (rows,) the label of each row; MISSING's label for missing rows
+    labels: list[str] = field(default_factory=list)  # text: the distinct values, stripped
+    counts: np.ndarray | None = None  # text: rows per label
+
+
+def _codes(series: pd.Series) -> _Codes:
+    """What column_info and _one_hot find, found on the distinct values: cheap for a long or a wide table.
+
+    Text is read as they read it (`astype("string")`, stripped by Arrow's utf8_trim_whitespace,
+    which is pandas' `str.strip`). Whether text is numeric is decided by `_decide_kinds`.
+    """
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        present = series.notna().to_numpy()
+        return _Codes("numeric" if present.any() else "empty", present)
+    if not len(series):
+        return _Codes("empty", np.zeros(0, dtype=bool))
+    if isinstance(series.dtype, pd.CategoricalDtype):  # already distinct values and codes: never decoded
+        raw = series.cat.codes.to_numpy().astype(np.int64)  # (rows,) distinct value, -1: missing
+        distinct = pd.Series(series.cat.categories).astype("string").array.__arrow_array__().combine_chunks()
+        raw[raw < 0] = len(distinct)
+    else:
+        arrow_text = isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"
+        text = (series if arrow_text else series.astype("string")).array.__arrow_array__()  # as strings already
+        # One hash pass over the rows; the chunks of a chunked array share one growing dictionary.
+        encoded = pc.dictionary_encode(text)
+        distinct = encoded.chunks[-1].dictionary
+        missing = pa.scalar(len(distinct), pa.int32())  # a missing row: one past the distinct values
+        raw = np.concatenate([chunk.indices.fill_null(missing).to_numpy() for chunk in encoded.chunks])
+    stripped = pc.utf8_trim_whitespace(distinct)
+    stripped = pc.if_else(pc.equal(stripped, ""), pa.scalar(None, stripped.type), stripped)  # blank: missing
+    labels = pc.unique(stripped).drop_null()  # values equal once stripped share a label
+    if len(labels) == len(stripped) and not (raw == len(distinct)).any():
+        codes = raw  # no missing, blank or merged values (a CSV column is stripped already)
+    else:
+        to_label = pc.index_in(stripped, value_set=labels).fill_null(-1).to_numpy()
+        codes = np.append(to_label, -1)[raw]  # (rows,) label, -1: missing
+    present = codes >= 0
+    if not present.any():
+        return _Codes("empty", present)
+    labels = labels.to_pylist()
+    counts = np.bincount(codes if present.all() else codes[present], minlength=len(labels))
+    # _one_hot puts missing values in the MISSING category, merged with a value that reads "(missing)".
+    codes[~present] = labels.index(MISSING) if MISSING in labels else len(labels)
+    return _Codes("categorical", present, codes, labels, counts)
+
+
+def _decide_kinds(found: dict[str, _Codes], frame: pd.DataFrame) -> None:
+    """Text columns whose values are mostly numbers are numeric (column_info's rule): all parsed in one call."""
+    text = [name for name, column in found.items() if column.counts is not None]
+    if not text:
+        return
+    labels = [label for name in text for label in found[name].labels]
+    numbers = pd.to_numeric(pd.Series(labels, dtype="string"), errors="coerce").notna().to_numpy()
+    start = 0
+    for name in text:
+        column = found[name]
+        end = start + len(column.labels)
+        share = column.counts[numbers[start:end]].sum() / column.counts.sum()
+        if share >= NUMERIC_SHARE and not pd.api.types.is_bool_dtype(frame[name]):
+            column.kind = "numeric"
+        start = end
+
+
+def _estimate(table: Table, spec: TableTasks, seed: int, targets: list[str], features: list[str]) -> TableEstimate:
+    frame = table.frame
+    chosen = {name: frame[name] for name in dict.fromkeys(targets + features)}
+    found = {name: _codes(column) for name, column in chosen.items()}
+    _decide_kinds(found, frame)
+    usable = [name for name in targets + features if found[name].kind != "empty"]
+    droppers = [name for name in targets if name in usable]  # as build_table_taskset drops rows
+    if spec.missing == "drop":
+        droppers += [name for name in features if name in usable and name not in droppers]
+    keep = np.ones(len(frame), dtype=bool)
+    for name in droppers:
+        keep &= found[name].present
+    rows = np.flatnonzero(keep)
+    n = len(rows)
+    order = np.random.default_rng(seed).permutation(n)
+    train_idx = rows[order[round(n * spec.val_fraction) :]]
+    widths, categories = {}, {}
+    for name in features:
+        column = found[name]
+        if column.kind == "numeric":
+            widths[name] = 1
+        elif column.kind == "categorical":
+            k = int(np.count_nonzero(np.bincount(column.codes[train_idx]))) if len(train_idx) else 0
+            categories[name] = k
+            widths[name] = min(k, spec.max_categories) + (k > spec.max_categories)
+    text = {name: size for name, column in chosen.items() if (size := text_bytes(column))}
+    return TableEstimate(n, widths, categories, len([t for t in targets if t in usable]), text)
+
+
 # ------------------------------------------------------------------ task set
 
 
@@ -245,19 +463,15 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
 
     Every problem of the chosen columns is collected and raised as one DataError
     (its `problems` lists them), so a file is fixed in one pass, not one problem per try.
+    First, before any column is parsed or encoded, the table is refused with a BudgetError
+    (naming those problems and any found so far) when it would encode to more than
+    MAX_INPUTS inputs or need more memory than its budget (`estimate_table`).
     """
     frame = table.frame
-    columns = list(frame.columns)
-    problems: list[str] = []
-    unknown = [name for name in [t.name for t in spec.targets] + list(spec.features) if name not in columns]
-    if unknown:
-        names = ", ".join(repr(name) for name in unknown)
-        which = f"column {names} is" if len(unknown) == 1 else f"columns {names} are"
-        problems.append(f"{which} not in {table.name}; its columns are {', '.join(map(str, columns))}")
-    targets = [t.name for t in spec.targets if t.name in columns]
-    features = [name for name in spec.features if name in columns] or [c for c in columns if c not in targets]
-    if not features and not spec.features:
-        problems.append(f"{table.name}: no feature columns left; every column is a target")
+    targets, features, problems = _chosen_columns(table, spec)
+    over = over_budget(_estimate(table, spec, seed, targets, features), spec, table.name)
+    if over:
+        raise problems_error(problems + over, table.name, BudgetError)
     report = Preprocessing(rows_read=len(frame), notes=list(table.notes))
     infos = {name: column_info(table, name) for name in targets + features}
     for name, info in infos.items():
@@ -356,7 +570,7 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
     blocks, names = [], []
     for name in features:
         if name in numeric:
-            values = numeric[name].copy()
+            values = numeric.pop(name).copy()  # imputed in place; it may be a read-only view of the table
             missing = np.isnan(values[rows])
             if missing.any():  # only under "impute": "drop" removed these rows
                 known = values[train_idx][~np.isnan(values[train_idx])]
@@ -375,7 +589,9 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
             standard, _, std = result
             if not std > 0:
                 report.notes.append(f"Feature {name!r} is constant in the training split; it carries no information.")
-            blocks.append(standard[:, None])
+            # Only rows left out can lie beyond float32 (_standardised refuses a used one): they become inf.
+            with np.errstate(over="ignore"):
+                blocks.append(standard[:, None].astype(np.float32))
             names.append(name)
         else:
             block, block_names, imputed = _one_hot(frame[name], name, rows, train_idx, spec.max_categories, report)
@@ -386,7 +602,9 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
     if problems:
         raise problems_error(problems, table.name)
     report.feature_columns = names
-    x = np.concatenate(blocks, axis=1)
+    # Blocks are float32 already (the cast the tensors make, made earlier) and freed once joined.
+    x = np.concatenate(blocks, axis=1)  # (rows read, inputs)
+    del blocks
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
@@ -400,6 +618,22 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
         target_scales=tuple(scales),
     )
     return taskset, report
+
+
+def _chosen_columns(table: Table, spec: TableTasks) -> tuple[list[str], list[str], list[str]]:
+    """(targets, features, problems): the chosen columns that the table has, and those it lacks."""
+    columns = list(table.frame.columns)
+    problems = []
+    unknown = [name for name in [t.name for t in spec.targets] + list(spec.features) if name not in columns]
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        which = f"column {names} is" if len(unknown) == 1 else f"columns {names} are"
+        problems.append(f"{which} not in {table.name}; its columns are {', '.join(map(str, columns))}")
+    targets = [t.name for t in spec.targets if t.name in columns]
+    features = [name for name in spec.features if name in columns] or [c for c in columns if c not in targets]
+    if not features and not spec.features:
+        problems.append(f"{table.name}: no feature columns left; every column is a target")
+    return targets, features, problems
 
 
 def _collect(problems: list[str], check, *args):
@@ -578,7 +812,7 @@ def _one_hot(
         categories.append(OTHER)
     index = {c: i for i, c in enumerate(categories)}
     other = index.get(OTHER)
-    block = np.zeros((len(values), len(categories)), dtype=np.float64)
+    block = np.zeros((len(values), len(categories)), dtype=np.float32)
     for row, value in enumerate(values):
         position = index.get(value, other)
         if position is not None:

@@ -3,7 +3,9 @@
 Each task source is one entry of SOURCES: the config class it makes, how it
 draws its fields (ui/fields.py) and how it writes a config back into them.
 Tables are read and fully prepared here, in the user's own session, so every
-data problem is reported before Start and the job receives ready tensors.
+data problem is reported before Start and the job receives ready tensors. A table
+over its budget (too many inputs, too much memory: a BudgetError) is reported the
+same way, before anything is decoded or encoded.
 Uploaded bytes and prepared data live in this session's state only: nothing
 user-provided goes into a cache shared between sessions.
 """
@@ -25,7 +27,7 @@ from mtlviz.data.reader import Table, problems_of, read_table, read_table_path
 from mtlviz.data.table import Preprocessing, Preview, build_table_taskset, left_out_columns, preview
 from mtlviz.data.taskset import TaskSet
 from mtlviz.data.toy2d import START_POINTS
-from mtlviz.errors import ConfigError, DataError
+from mtlviz.errors import BudgetError, ConfigError, DataError
 from mtlviz.ui.fields import SYNTHETIC, SYNTHETIC_TASK, TABLE, TABLE_TASK, TASK_SOURCE, TOY, Form, default_of
 from mtlviz.ui.state import PENDING_TABLE, UPLOAD_NEEDED
 from mtlviz.ui.text import escape_markdown
@@ -298,7 +300,7 @@ def _cached_table(digest: str, read) -> Table | tuple[str, ...]:
         cache.clear()  # one table per session at a time: bounded memory
         try:
             cache[digest] = read()
-        except DataError as exc:
+        except (DataError, BudgetError) as exc:
             cache[digest] = problems_of(exc)
     return cache[digest]
 
@@ -319,7 +321,7 @@ def _cached_prepared(digest: str, table: Table, spec: TableTasks, seed: int):
         cache.clear()
         try:
             cache[key] = build_table_taskset(table, spec, seed)
-        except DataError as exc:
+        except (DataError, BudgetError) as exc:
             cache[key] = list(problems_of(exc))  # a list: the prepared data is a tuple
     return cache[key]
 

@@ -371,6 +371,17 @@ def test_value_too_far_from_training_values_for_float32_is_refused_by_line():
     assert outcomes == {"refused", "built"}
 
 
+def test_a_left_out_row_beyond_float32_does_not_disturb_the_rows_used():
+    # The row's target is missing, so it is dropped; its feature would not fit in float32 once standardised.
+    a = [i * 1e-3 for i in IDS]
+    a[7] = 1e300
+    y = [i % 2 for i in IDS]
+    y[7] = None
+    taskset, report = build(csv_table({"a": a, "y": y}), "y", missing="impute")
+    assert_valid(taskset)
+    assert report.rows_used == N - 1
+
+
 def test_constant_feature_is_noted_and_zero():
     taskset, report = build(csv_table({"a": [3.0] * N, "b": IDS, "y": [i % 2 for i in IDS]}), "y")
     assert "Feature 'a' is constant in the training split; it carries no information." in report.notes

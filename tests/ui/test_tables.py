@@ -1,12 +1,16 @@
 """Uploaded tables in the dashboard: the preview says which columns were left out and why, where the rows
-went, which validation fraction fits a small table, and warns about small splits (AppTest, no browser)."""
+went, which validation fraction fits a small table, warns about small splits, and shows a table over its
+budget as an error with Start off (AppTest, no browser)."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +106,36 @@ def test_a_run_on_an_uploaded_table_keeps_a_copy_of_the_file(jobs, runs_director
     jobs[0].join(60)
     assert jobs[0].saved is not None, jobs[0].error or jobs[0].save_error
     assert (jobs[0].saved / "data" / "linnerud.csv").read_bytes() == data
+
+
+def test_a_table_too_wide_to_encode_is_refused_in_the_page_and_nothing_starts(jobs):
+    """13 columns of 26 letters encode to 13 × 21 inputs, over the cap of 256: an error in the page, before
+    anything is encoded, and Start stays off."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    header = [f"w{j}" for j in range(13)] + ["y"]
+    rows = [[letters[(i + 7 * j) % 26] for j in range(13)] + [str(i % 2)] for i in range(104)]
+    data = "".join(",".join(row) + "\n" for row in [header, *rows]).encode()
+    at, digest = uploaded(data, "wide.csv")
+    at.multiselect(key=f"targets_{digest}").set_value(["y"]).run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "features would encode to 273 inputs; at most 256 are allowed" in errors
+    assert "Widest: 'w0' (21 inputs for 26 categories), 'w1' (21)" in errors
+    assert "Choose fewer feature columns" in errors
+    assert "Traceback" not in errors
+    assert "input columns after encoding" not in texts(at)  # nothing was prepared
+    assert at.button(key="start").disabled  # AppTest, like a browser, cannot press it
+    assert jobs == []
+
+
+def test_a_parquet_file_that_decodes_past_the_budget_is_refused_in_the_page(monkeypatch, jobs):
+    """2,000 copies of a 10 KiB string, stored once: 20 MB once decoded, refused before decoding."""
+    monkeypatch.setenv("MTLVIZ_TABLE_MEMORY_MB", "5")
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"text": ["x" * 10240] * 2000, "y": list(range(2000))}), buffer, use_dictionary=True)
+    at, _ = uploaded(buffer.getvalue(), "long.parquet")
+    errors = " ".join(e.value for e in at.error)
+    assert "long.parquet decodes to 20 MB in memory" in errors
+    assert "the budget for a table is 5.0 MB" in errors
+    assert at.button(key="start").disabled
+    assert jobs == []
