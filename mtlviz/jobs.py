@@ -216,6 +216,7 @@ class TrainingJob:
         self._thread = threading.Thread(target=self._work, name=f"mtlviz-job-{self.id}", daemon=True)
         self._engine: Engine | None = None
         self._step = 0  # the worker's last reported step
+        self._recorded = threading.Event()  # set by the first record chunk
         self.worker_pid: int | None = None  # the process training it, once it has one
         self._started_at: float | None = None
         self._ended_at: float | None = None
@@ -358,6 +359,7 @@ class TrainingJob:
             return None
         finally:
             worker.close()
+            self._pool.warm()  # for the next job, now that this one no longer needs the CPU
 
     def _follow(self, worker) -> RunResult | None:
         """Read the worker's messages until it is done; stop it (and if need be kill it) when asked."""
@@ -413,6 +415,15 @@ class TrainingJob:
     def _on_chunk(self, chunk: pd.DataFrame, metadata: RunMetadata, step: int) -> None:
         self.log.append(chunk)
         self.metadata = metadata
+        self._recorded.set()
+
+    def wait_for_records(self, timeout: float) -> bool:
+        """Wait until the job has its first records (or ended); False if it had none within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not self._recorded.wait(0.02):
+            if self.ended or time.monotonic() > deadline:
+                return False
+        return True
 
     def _run_dir(self) -> Path:
         assert self._save_to is not None

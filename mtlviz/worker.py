@@ -3,8 +3,9 @@
 The dashboard never trains in the server process. A job takes a warm worker (a
 `python -m mtlviz.worker` process that has imported torch and trained a tiny run),
 sends it one request, and reads its messages until it is done; the worker then
-exits, and every byte the job allocated goes with it. A spare worker is started
-behind each one taken, so the next Start finds one ready.
+exits, and every byte the job allocated goes with it. A new spare is started
+when a job ends (not while it trains, which would slow it), so the next Start
+finds one ready.
 
     worker -> server: ("ready", calibration)  once warm
                       ("start", metadata)     the model is built
@@ -166,10 +167,11 @@ class WorkerPool:
                 self._spare = Worker()
 
     def take(self) -> Worker:
-        """The warm spare (a fresh worker if it died), and a new spare behind it."""
+        """The warm spare, or a fresh worker when there is none (the spare is replaced by `warm`
+        once a job ends: warming one up costs seconds of CPU, which a training job would lose)."""
         with self._lock:
             worker = self._spare if self._spare is not None and self._spare.alive() else Worker()
-            self._spare = Worker()
+            self._spare = None
         return worker
 
     def note_calibration(self, worker: Worker) -> None:

@@ -99,7 +99,10 @@ def test_loads_with_sidebar_defaults(at: AppTest) -> None:
     # Nothing trained yet: a hint, no progress bar, no chart.
     assert any("press **Start**" in i.value for i in at.info)
     assert not at.get("progress")
-    assert not at.get("plotly_chart")
+    # Only the empty chart that says where the curves will be (and has the browser load Plotly early).
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and "Loss curves appear here" in charts[0].proto.spec
+    assert '"data":[]' in charts[0].proto.spec.replace(" ", "")
 
 
 def test_tiny_run_shows_chart_and_summary(at: AppTest, jobs: list[TrainingJob]) -> None:
