@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
+from browser_support import load_app, new_session
+
+from mtlviz.config import ExperimentConfig, TableTasks, TaskSpec, TrainConfig
+from mtlviz.share import QUERY_KEY, decode_config, encode_config
 
 if os.environ.get("MTLVIZ_REQUIRE_BROWSER") != "1":  # where it is required, a missing playwright is an error
     pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -196,3 +202,40 @@ def test_pause_freezes_the_charts_but_not_the_progress(page: Page) -> None:
     assert read_chart(page)["last"] == chart, "the charts must stay frozen while paused"
     page.locator(STOP).click()
     expect(page.get_by_text("Stopped at step")).to_be_visible(timeout=20_000)
+
+
+def test_a_link_to_an_uploaded_table_restores_once_the_file_is_uploaded_and_trains(
+    browser, app_url: str, tmp_path: Path
+) -> None:
+    config = ExperimentConfig(
+        tasks=TableTasks(
+            path="mine.csv",
+            targets=(TaskSpec("kind", "classification"), TaskSpec("y", "regression")),
+            features=("x",),
+            val_fraction=0.3,
+        ),
+        train=TrainConfig(steps=60, eval_every=10),
+    )
+    rows = 120
+    table = tmp_path / "mine.csv"
+    table.write_text(
+        "x,z,kind,y\n"
+        + "".join(f"{i / rows:.4f},{i % 7},{'ab'[i % 2]},{(i * 37 % 101) / 10:.2f}\n" for i in range(rows))
+    )
+    context, tab = new_session(browser)
+    try:
+        load_app(tab, f"{app_url}/?{QUERY_KEY}={encode_config(config)}")
+        expect(
+            tab.get_by_text("This experiment was made with an uploaded file, 'mine.csv': upload it.")
+        ).to_be_visible()
+        tab.locator(".st-key-upload input[type=file]").set_input_files(str(table))
+        expect(tab.get_by_text("upload it.")).to_be_hidden(timeout=30_000)
+        # The link's table settings are applied to the uploaded file: its targets, features and split.
+        expect(tab.get_by_text("hard sharing, 60 steps.")).to_be_visible(timeout=30_000)
+        assert "2 tasks" in tab.get_by_text("hard sharing, 60 steps.").inner_text()
+        expect(tab.locator(START)).to_be_enabled()
+        tab.locator(START).click()
+        expect(tab.get_by_role("heading", name="Summary")).to_be_visible(timeout=60_000)
+        assert decode_config(parse_qs(urlparse(tab.url).query)[QUERY_KEY][0]) == config
+    finally:
+        context.close()
