@@ -11,6 +11,7 @@ same at any pace) and the CLI always trains at full speed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mtlviz.config import (
@@ -189,3 +190,11 @@ PRESETS: dict[str, Preset] = {
 def preset_names() -> dict[str, str]:
     """Preset key -> title, in display order."""
     return {key: preset.title for key, preset in PRESETS.items()}
+
+
+def warm_up_config() -> ExperimentConfig:
+    """The run a class starts with (the first preset), shortened to 30 steps: what the server and
+    each worker train once to pay for torch's lazy set-up before a person presses Start."""
+    first = next(iter(PRESETS.values())).config
+    train = dataclasses.replace(first.train, steps=30, eval_every=10, stats_every=10, conflict_every=10)
+    return dataclasses.replace(first, train=train)

@@ -23,7 +23,6 @@ over a pair of pipes; the worker is our own code, started by this module.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import signal
@@ -204,12 +203,10 @@ def _warm_up() -> Any:
     """Pay for torch's lazy set-up before a job arrives, and measure this machine's speed."""
     try:
         from mtlviz.budget import measure_calibration
-        from mtlviz.presets import PRESETS
+        from mtlviz.presets import warm_up_config
         from mtlviz.run import run_experiment
 
-        first = next(iter(PRESETS.values())).config
-        train = dataclasses.replace(first.train, steps=30, eval_every=10, stats_every=10, conflict_every=10)
-        run_experiment(dataclasses.replace(first, train=train), threads=1)
+        run_experiment(warm_up_config(), threads=1)
         return measure_calibration(threads=1)  # as jobs train
     except Exception:  # only a speed-up: the job itself reports its own errors
         log.exception("worker warm-up failed")

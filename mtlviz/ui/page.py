@@ -8,7 +8,6 @@ controls and enlarges the charts for a projector.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 
@@ -22,7 +21,7 @@ from mtlviz.config import ExperimentConfig
 from mtlviz.data import TaskSet
 from mtlviz.errors import BudgetError, ConfigError
 from mtlviz.jobs import WORKERS, JobRegistry
-from mtlviz.presets import PACES, PRESETS
+from mtlviz.presets import PACES, PRESETS, warm_up_config
 from mtlviz.run import run_experiment
 from mtlviz.share import QUERY_KEY, decode_config, encode_config
 from mtlviz.store import runs_dir
@@ -152,10 +151,7 @@ def warm_up() -> threading.Thread:
     (benchmarks/first_chart.py measures it).
     """
     WORKERS.warm()  # the first job's worker process: torch imported and warmed up before Start
-    first = next(iter(PRESETS.values())).config  # the run a class starts with, shortened
-    train = dataclasses.replace(first.train, steps=30, eval_every=10, stats_every=10, conflict_every=10)
-    config = dataclasses.replace(first, train=train)
-    thread = threading.Thread(target=_warm, args=(config,), name="mtlviz-warm-up", daemon=True)
+    thread = threading.Thread(target=_warm, args=(warm_up_config(),), name="mtlviz-warm-up", daemon=True)
     thread.start()
     return thread
 
