@@ -24,16 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mtlviz.config import ExperimentConfig, TableTasks, TaskSpec, TrainConfig
+from mtlviz.config import CLIP, WARMUP, ExperimentConfig, TableTasks, TaskSpec, TrainConfig
 from mtlviz.errors import BudgetError
 from mtlviz.methods import METHODS
 from mtlviz.models.registry import SHARING
 from mtlviz.optim import OPTIMIZERS
-from mtlviz.records import LAYER_METRICS, PAIR_SEPARATOR, RecordSchema
+from mtlviz.records import CHUNK_STEPS, LAYER_METRICS, PAIR_SEPARATOR, RecordSchema
 
 MB = 1 << 20  # the unit of MTLVIZ_JOB_MEMORY_MB
 SERVER_MEMORY_CAP = 4096 * MB  # the per-job default never exceeds this, however large the server
 SERVER_SECONDS = 900.0  # MTLVIZ_JOB_SECONDS' default: 15 minutes per job
+SERVER_ROWS = 256  # MTLVIZ_MAX_ROWS' default: models side by side in one dashboard job
 MACHINE_SHARE = 0.8  # the CLI may use this share of the machine's memory; the OS and other programs keep the rest
 
 # Parameter-sized state tensors each optimizer keeps per parameter, from its options (defaults filled in).
@@ -78,15 +79,18 @@ class Limits:
 
     memory_bytes: int | None  # per job; None: no limit
     seconds: float | None  # per job wall-clock; None: no limit
+    rows: int | None = None  # models side by side per job, an operator's cap; None: memory and time decide
 
     @classmethod
     def for_server(cls) -> Limits:
         """The dashboard's per-job budget: MTLVIZ_JOB_MEMORY_MB (default a quarter of the machine's
-        memory, at most 4,096 MB) and MTLVIZ_JOB_SECONDS (default 900); 0 turns a limit off."""
+        memory, at most 4,096 MB), MTLVIZ_JOB_SECONDS (default 900) and MTLVIZ_MAX_ROWS (models side
+        by side, default 256); 0 turns a limit off."""
         default_memory = min(physical_memory() // 4, SERVER_MEMORY_CAP)
         memory = _env_number("MTLVIZ_JOB_MEMORY_MB", default_memory / MB)
         seconds = _env_number("MTLVIZ_JOB_SECONDS", SERVER_SECONDS)
-        return cls(None if memory is None else int(memory * MB), seconds)
+        rows = _env_number("MTLVIZ_MAX_ROWS", SERVER_ROWS)
+        return cls(None if memory is None else int(memory * MB), seconds, None if rows is None else int(rows))
 
     @classmethod
     def for_machine(cls, device: str = "cpu") -> Limits:
@@ -219,7 +223,10 @@ def estimate_run(
     parameter_bytes = 3 * total * element
     # Every row's optimizer also trains the learned task weights when some method learns them.
     trained = per_row + (len(tasks) if any(METHODS[m.name].learns_weights for m in config.methods) else 0)
-    slots = sum(_state_slots(opt.name, opt.options) * len(opt.lrs) for opt in config.optimizers)
+    trials = config.search.trials if config.search is not None else 0
+    slots = sum(
+        _state_slots(opt.name, opt.options) * opt.trial_count(config.search_method, trials) for opt in config.optimizers
+    )
     state = slots * len(config.methods) * train.seeds * trained * element
     if any(not OPTIMIZERS[opt.name].fused for opt in config.optimizers if opt.name in OPTIMIZERS):
         state += FOREACH_TEMPORARIES * trained * element
@@ -402,9 +409,11 @@ class RecordLayout:
     per_step: int  # every step: train losses (and a point's position and task weights)
     per_statistics: int  # every stats_every steps: layer statistics and task weights
     per_conflict: int  # every conflict_every steps: task gradient norms, cosines, conflict share
-    per_evaluation: int  # at step 0, every eval_every steps and the last step: validation metrics
+    per_evaluation: int  # at step 0, every eval_every steps and the last step: validation metrics, cost
     fixed_bytes: float  # an empty table of this run's schema (its categories)
     bytes_per_record: float
+    per_chunk: int = 0  # at every host copy (CHUNK_STEPS steps, and evaluations): the share of steps clipped
+    at_end: int = 0  # once, after training: the test split's metrics
 
     def count(self, train: TrainConfig) -> int:
         """Record rows for these training settings when no row diverges (an upper bound otherwise)."""
@@ -417,11 +426,14 @@ class RecordLayout:
         statistics = steps // stats_every if stats_every else 0
         conflicts = steps // conflict_every if conflict_every else 0
         evaluations = 1 + steps // eval_every + (1 if steps % eval_every else 0)
+        chunks = math.ceil(steps / CHUNK_STEPS) + evaluations  # at most: a chunk ends early at an evaluation
         per_row = (
             steps * self.per_step
             + statistics * self.per_statistics
             + conflicts * self.per_conflict
             + evaluations * self.per_evaluation
+            + chunks * self.per_chunk
+            + self.at_end
         )
         return self.rows * per_row
 
@@ -443,15 +455,22 @@ def _record_layout(config: ExperimentConfig, tasks: tuple[TaskSpec, ...], rows: 
     path = len(step.trajectory)
     regression = sum(task.type == "regression" for task in tasks)
     fixed, per_record = _record_size(config, tasks, rows, step)
+    scheduled = any(o.schedule is not None or WARMUP in dict(o.search) for o in config.optimizers)
+    clipping = any(o.clip_norm is not None or CLIP in dict(o.search) for o in config.optimizers)
+    metrics = t if step.closed_form else 2 * t + regression  # val_loss, val metric, val_rmse
+    test = getattr(config.tasks, "test_fraction", 0.0) > 0 and not step.closed_form
     return RecordLayout(
         rows=rows,
-        # train_loss; a model that moves a point records it, and its task weights, every step
-        per_step=t + (path + t if path else 0),
+        # train_loss; a model that moves a point records it, and its task weights, every step; with a
+        # schedule every row's lr, with clipping the norm before clipping (counted for every row: a bound)
+        per_step=t + (path + t if path else 0) + scheduled + clipping,
         per_statistics=layers * STATISTICS_PER_LAYER + (0 if path else t),  # layer statistics, task_weight
         per_conflict=(t + (pairs + 1 if pairs else 0)) if step.shared else 0,
-        per_evaluation=t if step.closed_form else 2 * t + regression,  # val_loss, val metric, val_rmse
+        per_evaluation=metrics + 1,  # and the cost charged so far
         fixed_bytes=fixed,
         bytes_per_record=per_record,
+        per_chunk=int(clipping),
+        at_end=metrics if test else 0,
     )
 
 
@@ -658,6 +677,11 @@ def check_run(
     are too many is told how to record less, and the rest of the run is held to the rest of the budget.
     """
     problems = []
+    if limits.rows is not None and estimate.rows > limits.rows:
+        problems.append(
+            f"models side by side: {estimate.rows:,} (configurations x trials x methods x seeds), over this "
+            f"server's cap of {limits.rows:,}; search fewer trials, or use fewer configurations, methods or seeds"
+        )
     budget = limits.memory_bytes
     if budget is not None:
         share = int(budget * RECORD_SHARE)

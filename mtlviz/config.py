@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from mtlviz.errors import ConfigError
 from mtlviz.models.registry import SHARING
 from mtlviz.optim import OPTIMIZERS
 from mtlviz.records import PAIR_SEPARATOR
+from mtlviz.search import SEARCH_METHODS, Space, Trial, is_space, parse_space, trial_count
 
 # Server-side limits on what one experiment may ask for. The widgets use the same
 # bounds, but these are enforced here so a hand-written config cannot exceed them.
@@ -31,10 +32,13 @@ LIMITS = {
     "num_classes": (2, 100),
     "num_sines": (0, 50),
     "seeds": (1, 10),
-    "lrs": (1, 10),  # learning rates one configuration may sweep
+    "lrs": (1, 64),  # values one searched knob may list (learning rates, weight decays, ...)
     "methods": (1, 8),
-    # Models trained side by side: configurations x learning rates x seeds.
-    "rows": (1, 64),
+    "trials": (1, 256),  # a sampled search's trials per configuration
+    # Models trained side by side: configurations x trials x methods x seeds. This is a
+    # sanity bound; what a machine can hold and train in time is the budget's to say
+    # (mtlviz/budget.py), and a server operator may cap it lower (MTLVIZ_MAX_ROWS).
+    "rows": (1, 4096),
 }
 
 # Marks a field that only says where error messages point: never a JSON key.
@@ -43,6 +47,8 @@ TASK_TYPES = ("regression", "classification")
 TABLE_TASK_TYPES = ("auto", *TASK_TYPES)  # a table's target type may be inferred from its values
 MISSING_POLICIES = ("drop", "impute")
 DEVICES = ("auto", "cpu", "cuda")
+# Learning-rate schedules, each built from torch.optim.lr_scheduler (mtlviz/engine/schedules.py).
+SCHEDULES = ("constant", "cosine", "linear", "step")
 ACTIVATIONS = ("relu", "tanh", "gelu")
 
 
@@ -169,6 +175,8 @@ class SyntheticTasks:
     input_dim: int = 16
     num_samples: int = 4000
     val_fraction: float = 0.2
+    # Held out from training and from every choice: only the final report reads it (0: none).
+    test_fraction: float = 0.0
     scale: float = 0.3  # c in the paper: keeps w.x in the range where the sines matter
     num_sines: int = 5  # m in the paper
     noise_std: float = 0.01
@@ -212,16 +220,21 @@ class SyntheticTasks:
             )
         _set(self, "num_samples", _int(_join(p, "num_samples"), self.num_samples, *LIMITS["num_samples"]))
         _set(self, "val_fraction", _float(_join(p, "val_fraction"), self.val_fraction, 0.05, 0.9))
+        _set(self, "test_fraction", _test_fraction(p, self.val_fraction, self.test_fraction))
         _set(self, "scale", _float(_join(p, "scale"), self.scale, 0.0, 100.0, low_open=True))
         _set(self, "num_sines", _int(_join(p, "num_sines"), self.num_sines, *LIMITS["num_sines"]))
         _set(self, "noise_std", _float(_join(p, "noise_std"), self.noise_std, 0.0, 100.0))
         n_val = round(self.num_samples * self.val_fraction)
+        n_test = round(self.num_samples * self.test_fraction)
+        n_train = self.num_samples - n_val - n_test
         for i, spec in enumerate(targets):
-            if spec.type == "classification" and min(n_val, self.num_samples - n_val) < 2 * spec.num_classes:
+            smallest = min(n_val, n_train, *((n_test,) if n_test else ()))
+            if spec.type == "classification" and smallest < 2 * spec.num_classes:
+                test = f", {n_test} test" if n_test else ""
                 raise ConfigError(
                     f"{_join(p, 'targets')}[{i}].num_classes",
                     f"{spec.num_classes} classes need at least {2 * spec.num_classes} samples in each split; "
-                    f"found {n_val} validation and {self.num_samples - n_val} training samples",
+                    f"found {n_val} validation{test} and {n_train} training samples",
                 )
 
     @property
@@ -244,6 +257,7 @@ class TableTasks:
     targets: tuple[TaskSpec, ...] = ()
     missing: str = "drop"  # rows with a missing value in a chosen column: "drop" them or "impute" features
     val_fraction: float = 0.2
+    test_fraction: float = 0.0  # held out from training and every choice; only the final report reads it
     # One-hot columns per categorical feature; rarer categories share an "(other)" column.
     max_categories: int = 20
     path_: str = field(default="tasks", repr=False, compare=False, metadata=INTERNAL)
@@ -280,6 +294,7 @@ class TableTasks:
         _set(self, "targets", targets)
         _choice(_join(p, "missing"), self.missing, MISSING_POLICIES)
         _set(self, "val_fraction", _float(_join(p, "val_fraction"), self.val_fraction, 0.05, 0.9))
+        _set(self, "test_fraction", _test_fraction(p, self.val_fraction, self.test_fraction))
         _set(self, "max_categories", _int(_join(p, "max_categories"), self.max_categories, 2, 1000))
 
     @property
@@ -317,6 +332,17 @@ class Toy2DTasks:
         return ("L1", "L2")
 
 
+def _test_fraction(path: str, val_fraction: float, value: Any) -> float:
+    value = _float(_join(path, "test_fraction"), value, 0.0, 0.5)
+    if val_fraction + value > 0.9:
+        raise ConfigError(
+            _join(path, "test_fraction"),
+            f"validation and test together may hold at most 0.9 of the rows; found val_fraction {val_fraction:g} "
+            f"+ test_fraction {value:g} = {val_fraction + value:g}",
+        )
+    return value
+
+
 TASK_SOURCES: dict[str, type] = {"synthetic": SyntheticTasks, "table": TableTasks, "toy2d": Toy2DTasks}
 TaskSource = SyntheticTasks | TableTasks | Toy2DTasks
 
@@ -350,8 +376,44 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule: optional linear warmup, then constant, cosine or linear decay to 0, or steps.
+
+    Built per row from torch.optim.lr_scheduler (mtlviz/engine/schedules.py); the
+    decay runs from the end of the warmup to the last step (train.steps).
+    """
+
+    name: str = "constant"
+    warmup_steps: int = 0  # the lr rises linearly from lr / (warmup_steps + 1) to lr over these steps
+    step_size: int = 100  # "step": multiply the lr by gamma every step_size steps after the warmup
+    gamma: float = 0.1
+    path: str = field(default="optimizers[0].schedule", repr=False, compare=False, metadata=INTERNAL)
+
+    def __post_init__(self) -> None:
+        p = self.path
+        _choice(_join(p, "name"), self.name, SCHEDULES)
+        _set(self, "warmup_steps", _int(_join(p, "warmup_steps"), self.warmup_steps, 0, LIMITS["steps"][1]))
+        _set(self, "step_size", _int(_join(p, "step_size"), self.step_size, 1, LIMITS["steps"][1]))
+        _set(self, "gamma", _float(_join(p, "gamma"), self.gamma, 0.0, 1.0, low_open=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name}
+        if self.warmup_steps:
+            data["warmup_steps"] = self.warmup_steps
+        if self.name == "step":
+            data.update(step_size=self.step_size, gamma=self.gamma)
+        return data
+
+
+# Knobs a search may vary besides the optimizer's own numeric options.
+WARMUP = "schedule.warmup_steps"
+CLIP = "clip_norm"
+
+
+@dataclass(frozen=True)
 class OptimizerConfig:
-    """One optimizer configuration: a torch.optim class, its learning rate and options."""
+    """One optimizer configuration: a torch.optim class, its learning rate and options, an optional
+    learning-rate schedule and gradient clipping, and the knobs it searches."""
 
     name: str
     # One learning rate, or several (a tuple, or in JSON a list or a log-range
@@ -359,13 +421,26 @@ class OptimizerConfig:
     lr: float | tuple[float, ...]
     label: str = ""  # shown in legends; derived from name and lr when empty
     options: dict[str, Any] = field(default_factory=dict)
+    schedule: Schedule | None = None  # None: the lr is constant
+    clip_norm: float | None = None  # clip each row's gradient to this global norm (over that row's parameters)
+    # Searched knobs other than a listed lr: (knob, space) with knob "lr", an option's name,
+    # "schedule.warmup_steps" or "clip_norm" (mtlviz/search.py). In JSON each is written in place.
+    search: tuple[tuple[str, Space], ...] = ()
     path: str = field(default="optimizers[0]", repr=False, compare=False, metadata=INTERNAL)
 
     def __post_init__(self) -> None:
         p = self.path
         _choice(_join(p, "name"), self.name, tuple(OPTIMIZERS))
-        _set(self, "lr", _learning_rates(_join(p, "lr"), self.lr))
         spec = OPTIMIZERS[self.name]
+        search = dict(self.search)
+        lr = self.lr
+        if isinstance(lr, Space):
+            search = {"lr": lr, **search}
+            lr = lr.low if lr.kind != "values" else min(lr.values)
+        elif isinstance(lr, dict) and not _legacy_range(lr):
+            search = {"lr": parse_space(_join(p, "lr"), lr, _learning_rate), **search}
+            lr = search["lr"].bounds[0]
+        _set(self, "lr", _learning_rates(_join(p, "lr"), lr))
         if not isinstance(self.options, dict):
             raise ConfigError(_join(p, "options"), f"expected an object, found {type(self.options).__name__}")
         clean: dict[str, Any] = {}
@@ -375,8 +450,29 @@ class OptimizerConfig:
                     _join(p, key),
                     f"{spec.title} has no option {key!r}; its options are {', '.join(spec.options)}",
                 )
-            clean[key] = spec.options[key].validate(_join(p, key), value)
-        problem = spec.check(spec.resolved(clean)) if spec.check else None
+            option = spec.options[key]
+            if isinstance(value, Space) or (option.kind != "bool" and is_space(value, option.kind == "betas")):
+                search[key] = value if isinstance(value, Space) else parse_space(_join(p, key), value, option.validate)
+                continue
+            clean[key] = option.validate(_join(p, key), value)
+        schedule = self.schedule
+        if isinstance(schedule, dict):
+            schedule = _schedule_from_dict(_join(p, "schedule"), schedule, search)
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise ConfigError(
+                _join(p, "schedule"), f'expected an object such as {{"name": "cosine"}}, found {schedule!r}'
+            )
+        _set(self, "schedule", schedule)
+        clip = self.clip_norm
+        if isinstance(clip, Space) or is_space(clip):
+            search[CLIP] = clip if isinstance(clip, Space) else parse_space(_join(p, CLIP), clip, _clip_norm)
+            clip = None
+        _set(self, "clip_norm", None if clip is None else _clip_norm(_join(p, CLIP), clip))
+        for knob in search:
+            if knob not in ("lr", WARMUP, CLIP) and knob not in spec.options:
+                raise ConfigError(_join(p, knob), f"{spec.title} has no option {knob!r} to search")
+        _set(self, "search", tuple(search.items()))
+        problem = spec.check(spec.resolved(clean)) if spec.check and not search else None
         if problem:
             raise ConfigError(_join(p, problem[0]), problem[1])
         _set(self, "options", clean)
@@ -389,16 +485,86 @@ class OptimizerConfig:
 
     @property
     def lrs(self) -> tuple[float, ...]:
-        """The learning rates this configuration trains with (one unless it is a sweep)."""
+        """The learning rates listed for this configuration (one unless it sweeps a list)."""
         return self.lr if isinstance(self.lr, tuple) else (self.lr,)
 
     @property
     def is_sweep(self) -> bool:
-        return isinstance(self.lr, tuple)
+        """Whether this configuration tries several values of anything (it has several trials)."""
+        return isinstance(self.lr, tuple) or bool(self.search)
+
+    @property
+    def spaces(self) -> tuple[tuple[str, Space], ...]:
+        """Every searched knob with its space, a listed lr first."""
+        listed = (("lr", Space("values", self.lr)),) if isinstance(self.lr, tuple) else ()
+        return listed + self.search
+
+    def trial_count(self, method: str = "grid", trials: int = 0) -> int:
+        return trial_count(self.spaces, method, trials)
+
+    def at(self, trial: Trial, label: str) -> OptimizerConfig:
+        """The single configuration a trial trains: its values in place of the searched spaces."""
+        values = dict(trial.values)
+        options = {**self.options, **{k: v for k, v in values.items() if k not in ("lr", WARMUP, CLIP)}}
+        schedule = self.schedule
+        if WARMUP in values:
+            schedule = replace(schedule or Schedule(), warmup_steps=values[WARMUP])
+        single = OptimizerConfig(
+            self.name,
+            values.get("lr", self.lrs[0]),
+            "",
+            options,
+            schedule,
+            values.get(CLIP, self.clip_norm),
+            path=self.path,
+        )
+        _set(single, "label", label)  # a trial's name lists its values: it may be longer than a label typed in
+        return single
 
     def option(self, key: str) -> Any:
         """The option's value, or PyTorch's default when it was not set."""
         return self.options.get(key, OPTIMIZERS[self.name].options[key].default)
+
+    def to_dict(self) -> dict[str, Any]:
+        search = dict(self.search)
+        data: dict[str, Any] = {"name": self.name, "label": self.label}
+        data["lr"] = search.pop("lr").to_json() if "lr" in search else _jsonable(self.lr)
+        data.update(_jsonable(self.options))
+        warmup = search.pop(WARMUP, None)
+        clip = search.pop(CLIP, None)
+        data.update({k: space.to_json() for k, space in search.items()})
+        if self.schedule is not None or warmup is not None:
+            schedule = (self.schedule or Schedule()).to_dict()
+            if warmup is not None:
+                schedule["warmup_steps"] = warmup.to_json()
+            data["schedule"] = schedule
+        if clip is not None:
+            data[CLIP] = clip.to_json()
+        elif self.clip_norm is not None:
+            data[CLIP] = self.clip_norm
+        return data
+
+
+def _legacy_range(value: dict) -> bool:
+    """{"from", "to", "num"} with no scale: the learning-rate sweep form a list of rates stands for."""
+    return set(value) == {"from", "to", "num"}
+
+
+def _clip_norm(path: str, value: Any) -> float:
+    return _float(path, value, 0.0, 1e6, low_open=True)
+
+
+def _warmup(path: str, value: Any) -> int:
+    return _int(path, value, 0, LIMITS["steps"][1])
+
+
+def _schedule_from_dict(path: str, data: dict, search: dict[str, Space]) -> Schedule:
+    data = dict(_keys(path, data, Schedule))
+    warmup = data.get("warmup_steps", 0)
+    if is_space(warmup):
+        search[WARMUP] = parse_space(_join(path, "warmup_steps"), warmup, _warmup, integer=True)
+        data["warmup_steps"] = 0
+    return Schedule(**data, path=path)
 
 
 def _learning_rate(path: str, value: Any) -> float:
@@ -516,6 +682,32 @@ class TrainConfig:
         return tuple(range(self.seed, self.seed + self.seeds))
 
 
+# ------------------------------------------------------------------------ search
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How configurations' spaces become trials, with the same budget for each.
+
+    "grid" tries every combination (and needs every configuration to have the same
+    number of them); "sobol" draws `trials` quasi-random points per configuration.
+    With a search, the best trial of each configuration is chosen on validation and
+    reported on the test split, which nothing else reads (mtlviz/protocol.py).
+    """
+
+    method: str = "grid"
+    trials: int = 0  # per configuration; "sobol" only
+
+    def __post_init__(self) -> None:
+        _choice("search.method", self.method, SEARCH_METHODS)
+        if self.method == "sobol":
+            _set(self, "trials", _int("search.trials", self.trials, *LIMITS["trials"]))
+        elif self.trials:
+            raise ConfigError(
+                "search.trials", f"a grid tries every combination; trials is for sobol, found {self.trials}"
+            )
+
+
 # ------------------------------------------------------------------------ experiment
 
 
@@ -534,6 +726,9 @@ class ExperimentConfig:
     val_targets: dict[str, float] = field(default_factory=dict)
     # Multi-task methods; every optimizer configuration is trained with each of them.
     methods: tuple[MethodConfig, ...] = (MethodConfig(),)
+    # A tuning protocol: each configuration's trials, chosen on validation and reported on
+    # test. None: every listed value is simply its own run (a sweep), and nothing is chosen.
+    search: SearchConfig | None = None
 
     def __post_init__(self) -> None:
         opts = tuple(self.optimizers)
@@ -559,11 +754,12 @@ class ExperimentConfig:
                 raise ConfigError(
                     "optimizers", f"run labels must be unique; {run!r} comes from two configurations (rename one)"
                 )
+        self._check_search(opts)
         rows = len(runs) * self.train.seeds
         if rows > LIMITS["rows"][1]:
             raise ConfigError(
                 "optimizers",
-                f"expected at most {LIMITS['rows'][1]} models side by side (configurations x learning rates x "
+                f"expected at most {LIMITS['rows'][1]} models side by side (configurations x trials x "
                 f"methods x seeds), found {len(runs)} runs x {self.train.seeds} seeds = {rows}",
             )
         if not isinstance(self.val_targets, dict):
@@ -574,6 +770,61 @@ class ExperimentConfig:
                 raise ConfigError(f"val_targets.{task}", f"no such task; the tasks are {', '.join(names)}")
             _float(f"val_targets.{task}", value, -1e30, 1e30)  # toy2d's losses go below zero
         _set(self, "val_targets", {t: float(self.val_targets[t]) for t in names if t in self.val_targets})
+
+    def _check_search(self, opts: tuple[OptimizerConfig, ...]) -> None:
+        steps = self.train.steps
+        for i, o in enumerate(opts):
+            warmups = [o.schedule.warmup_steps] if o.schedule else []
+            warmups += [v for k, space in o.search if k == WARMUP for v in _extremes(space)]
+            if warmups and max(warmups) >= steps:
+                raise ConfigError(
+                    f"optimizers[{i}].schedule.warmup_steps",
+                    f"expected fewer warmup steps than train.steps ({steps}), found {max(warmups)}",
+                )
+            if self.search_method == "grid":
+                for knob, space in o.spaces:
+                    if not space.gridded:
+                        raise ConfigError(
+                            f"optimizers[{i}].{knob}",
+                            "a grid needs listed values or a range with num; this is sampled only: "
+                            'set "search": {"method": "sobol", "trials": N}, or give num',
+                        )
+        if self.search is None:
+            return
+        source = self.tasks
+        if getattr(source, "test_fraction", 0.0) <= 0:
+            what = "Toy 2D has no data to hold out" if source.source == "toy2d" else "found test_fraction 0"
+            raise ConfigError(
+                "tasks.test_fraction",
+                f"a search chooses on validation and reports on a test split nothing else reads; {what}. "
+                "Set tasks.test_fraction (for example 0.2)",
+            )
+        counts = {o.label: o.trial_count(self.search.method, self.search.trials) for o in opts}
+        if len(set(counts.values())) > 1:
+            shown = ", ".join(f"{label} {n}" for label, n in counts.items())
+            raise ConfigError(
+                "optimizers",
+                f"every configuration must get the same search budget; found trials {shown}. Search the same "
+                'number of values, or use "search": {"method": "sobol", "trials": N}',
+            )
+        for i, o in enumerate(opts):
+            if not o.spaces:
+                raise ConfigError(
+                    f"optimizers[{i}]",
+                    f"{o.label} searches nothing; with a search every configuration tunes something "
+                    "(give lr a list, a range or a distribution)",
+                )
+
+    @property
+    def search_method(self) -> str:
+        return self.search.method if self.search is not None else "grid"
+
+    def trials(self, opt: OptimizerConfig) -> tuple[Trial, ...]:
+        """The trials of one configuration (Sobol points are drawn with torch, on demand)."""
+        from mtlviz.search import expand
+
+        trials = self.search.trials if self.search is not None else 0
+        return expand(opt.spaces, self.search_method, trials, self.train.seed)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -586,14 +837,25 @@ class ExperimentConfig:
         value, and with several methods each run names its method."""
         return tuple(run for run, _, _, _ in self.run_grid())
 
-    def run_grid(self) -> list[tuple[str, OptimizerConfig, float, MethodConfig]]:
-        """(run label, configuration, lr, method) for every run, configuration-major."""
+    def run_grid(self) -> list[tuple[str, OptimizerConfig, int, MethodConfig]]:
+        """(run label, configuration, trial index, method) for every run, configuration-major.
+
+        A configuration that searches nothing is one run named by its label; a grid's trials
+        are named by their values ("Adam lr=0.001"), sampled ones by number ("Adam #03")."""
         grid = []
+        method = self.search_method
+        trials = self.search.trials if self.search is not None else 0
         for o in self.optimizers:
-            for lr in o.lrs:
-                run = f"{o.label} lr={lr:g}" if o.is_sweep else o.label
+            count = o.trial_count(method, trials)
+            if not o.spaces:
+                names = [o.label]
+            elif method == "grid":
+                names = [t.label(o.label, method, count) for t in self.trials(o)]
+            else:
+                names = [Trial(i, ()).label(o.label, method, count) for i in range(count)]
+            for index, run in enumerate(names):
                 for m in self.methods:
-                    grid.append((f"{run} · {m.label}" if len(self.methods) > 1 else run, o, lr, m))
+                    grid.append((f"{run} · {m.label}" if len(self.methods) > 1 else run, o, index, m))
         return grid
 
     # ------------------------------------------------------------------ JSON
@@ -606,9 +868,7 @@ class ExperimentConfig:
         }
         if any(f.name == "targets" for f in fields(self.tasks)):
             tasks["targets"] = [_plain(t) for t in self.tasks.targets]
-        optimizers = [
-            {"name": o.name, "label": o.label, "lr": _jsonable(o.lr), **_jsonable(o.options)} for o in self.optimizers
-        ]
+        optimizers = [o.to_dict() for o in self.optimizers]
         data = {
             "tasks": tasks,
             "model": _plain(self.model),
@@ -619,6 +879,11 @@ class ExperimentConfig:
             data["val_targets"] = dict(self.val_targets)
         if self.methods != (MethodConfig(),):
             data["methods"] = [{"name": m.name, "label": m.label, **_jsonable(m.options)} for m in self.methods]
+        if self.search is not None:
+            data["search"] = {
+                "method": self.search.method,
+                **({"trials": self.search.trials} if self.search.trials else {}),
+            }
         return data
 
     def to_json(self) -> str:
@@ -644,7 +909,18 @@ class ExperimentConfig:
             if not isinstance(raw_methods, list):
                 raise ConfigError("methods", f"expected a list, found {type(raw_methods).__name__}")
             methods = tuple(_method_from_dict(f"methods[{i}]", m) for i, m in enumerate(raw_methods))
-        return cls(tasks=tasks, model=model, optimizers=optimizers, train=train, val_targets=targets, methods=methods)
+        search = data.get("search", None)
+        if search is not None:
+            search = SearchConfig(**_keys("search", search, SearchConfig))
+        return cls(
+            tasks=tasks,
+            model=model,
+            optimizers=optimizers,
+            train=train,
+            val_targets=targets,
+            methods=methods,
+            search=search,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:
@@ -720,5 +996,19 @@ def _optimizer_from_dict(path: str, data: Any) -> OptimizerConfig:
     for key in ("name", "lr"):
         if key not in data:
             raise ConfigError(f"{path}.{key}", "missing; every optimizer configuration needs a name and an lr")
-    options = {k: v for k, v in data.items() if k not in ("name", "lr", "label")}
-    return OptimizerConfig(name=data["name"], lr=data["lr"], label=data.get("label", ""), options=options, path=path)
+    own = ("name", "lr", "label", "schedule", CLIP)
+    options = {k: v for k, v in data.items() if k not in own}
+    return OptimizerConfig(
+        name=data["name"],
+        lr=data["lr"],
+        label=data.get("label", ""),
+        options=options,
+        schedule=data.get("schedule"),
+        clip_norm=data.get(CLIP),
+        path=path,
+    )
+
+
+def _extremes(space: Space) -> tuple:
+    bounds = space.bounds
+    return bounds if bounds is not None else ()

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 COLUMNS = ["run", "seed", "step", "task", "layer", "metric", "value", "seconds"]
+# Steps between the engine's host copies of its records (also flushed at every evaluation).
+CHUNK_STEPS = 25
 
 TRAIN_LOSS = "train_loss"
 VAL_LOSS = "val_loss"
@@ -47,6 +49,18 @@ PAIR_SEPARATOR = " ↔ "
 # cosine below -CONFLICT_DEAD_ZONE counts as conflict (the engine's conflict_share and the
 # Conflict view's reading alike), only one above +CONFLICT_DEAD_ZONE as aligned.
 CONFLICT_DEAD_ZONE = 0.05
+# The test split is read once, after training (never while anything is chosen): these
+# metrics exist at the last step only (mtlviz/protocol.py reports them).
+TEST_LOSS = "test_loss"
+TEST_ACCURACY = "test_accuracy"
+TEST_R2 = "test_r2"
+TEST_RMSE = "test_rmse"
+LR = "lr"  # the learning rate each row's scheduler set for the step (rows with a schedule)
+PRE_CLIP_NORM = "pre_clip_norm"  # a row's global gradient norm before clipping (rows that clip)
+CLIPPED_SHARE = "clipped_share"  # share of the steps so far whose gradient was clipped (rows that clip)
+COST_SECONDS = "cost_seconds"  # seconds of training charged to a row so far (mtlviz/engine/cost.py)
+# Read off a clock: like the seconds column, these differ between two runs of the same config.
+TIMED_METRICS = (COST_SECONDS,)
 EFFECTIVE_LR = "effective_lr"  # the closed-form step size, from the optimizer's state
 MEASURED_STEP = "measured_step"  # |Δθ| / |g| measured per element, where no closed form is exact
 
@@ -78,6 +92,14 @@ METRICS = (
     CONFLICT_SHARE,
     TASK_WEIGHT,
     POSITION,
+    TEST_LOSS,
+    TEST_ACCURACY,
+    TEST_R2,
+    TEST_RMSE,
+    LR,
+    PRE_CLIP_NORM,
+    CLIPPED_SHARE,
+    COST_SECONDS,
 )
 
 
@@ -196,6 +218,46 @@ CATALOGUE: dict[str, Metric] = {
             "The weight a run's method put on each task: on its loss for weightings, on its gradient for combinations.",
         ),
         Metric(POSITION, "Position", "x", "The toy problem's point (x1, x2), one row per coordinate.", level="layer"),
+        Metric(TEST_LOSS, "Test loss", "loss", "Each task's loss on the test split, read once after training."),
+        Metric(TEST_ACCURACY, "Test accuracy", "accuracy", "Share of test rows classified correctly, after training."),
+        Metric(TEST_R2, "Test R²", "R²", "1 - SSE/SST on the test split, after training."),
+        Metric(
+            TEST_RMSE,
+            "Test RMSE",
+            "RMSE",
+            "Root mean squared error on the test split after training, in the target's original units.",
+            unit="target units",
+        ),
+        Metric(
+            LR,
+            "Learning rate",
+            "lr",
+            "The learning rate the row's schedule set for each step (warmup, then decay).",
+            level="run",
+        ),
+        Metric(
+            PRE_CLIP_NORM,
+            "Gradient norm before clipping",
+            "‖gradient‖",
+            "The row's global gradient norm over all its parameters, before clipping.",
+            level="run",
+        ),
+        Metric(
+            CLIPPED_SHARE,
+            "Steps clipped",
+            "share of steps",
+            "Share of the steps so far whose gradient norm was above clip_norm and was scaled down to it.",
+            level="run",
+        ),
+        Metric(
+            COST_SECONDS,
+            "Training cost",
+            "seconds",
+            "Seconds of training charged to the row: its own optimizer step, its share of the shared "
+            "forward and backward, and the per-task backward passes its method needs.",
+            unit="s",
+            level="run",
+        ),
     ]
 }
 
@@ -358,14 +420,17 @@ class Divergence:
 
 @dataclass(frozen=True)
 class RowInfo:
-    """One model trained side by side: a run (configuration x lr x method) on one seed."""
+    """One model trained side by side: a run (configuration x trial x method) on one seed."""
 
     run: str
     seed: int
     configuration: str  # the label of the configuration (an (optimizer, method) pair when methods vary)
     optimizer: str  # registry name
-    lr: float
+    lr: float  # the initial (peak) learning rate; a schedule's rate at each step is recorded as "lr"
     method: str  # the method's label
+    trial: int = 0  # the trial's index within its configuration
+    # The searched knobs' values for this trial ("lr", "weight_decay", "schedule.warmup_steps", ...).
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -382,6 +447,9 @@ class RunMetadata:
     device: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     divergences: tuple[Divergence, ...] = ()
+    batch_size: int = 0  # examples per step (the x-axis of examples seen); 0: not known (an old saved run)
+    train_examples: int = 0  # rows of the training split (an epoch); 0: none (Toy 2D) or not known
+    test_examples: int = 0  # rows of the test split, read only by the final report; 0: no test split
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -430,6 +498,8 @@ class RunMetadata:
                     str(r["optimizer"]),
                     float(r["lr"]),
                     str(r["method"]),
+                    int(r.get("trial", 0)),
+                    {str(k): _hyperparameter(v) for k, v in (r.get("hyperparameters") or {}).items()},
                 )
                 for r in data.get("rows", [])
             )
@@ -454,9 +524,21 @@ class RunMetadata:
                 device=str(data.get("device", "")),
                 versions={str(k): str(v) for k, v in (data.get("versions") or {}).items()},
                 divergences=events,
+                batch_size=int(data.get("batch_size", 0)),
+                train_examples=int(data.get("train_examples", 0)),
+                test_examples=int(data.get("test_examples", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"metadata: expected rows and divergences as written by mtlviz, found {exc!r}") from None
+
+
+def _hyperparameter(value: Any) -> float | tuple[float, ...]:
+    """A searched value read back: a number, or a pair (betas)."""
+    if isinstance(value, list | tuple):
+        return tuple(float(v) for v in value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a hyperparameter must be a number or a pair of numbers, found {value!r}")
+    return value
 
 
 def _number_or_none(value: Any) -> float | None:
@@ -470,3 +552,9 @@ def _jsonable_event(event: dict[str, Any]) -> dict[str, Any]:
     event["loss"] = _number_or_none(event["loss"])
     event["losses"] = {k: _number_or_none(v) for k, v in event["losses"].items()}
     return event
+
+
+def without_clocks(records: pd.DataFrame) -> pd.DataFrame:
+    """The records two runs of the same config share: no seconds column, no metric read off a clock."""
+    kept = records[~records["metric"].astype(str).isin(TIMED_METRICS)]
+    return kept.drop(columns="seconds").reset_index(drop=True)

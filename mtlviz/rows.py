@@ -1,7 +1,8 @@
-"""Rows: the models an experiment trains side by side, one per (configuration, lr, seed).
+"""Rows: the models an experiment trains side by side, one per (configuration, trial, method, seed).
 
-A configuration that sweeps learning rates gives one run per rate ("Adam
-lr=0.001"); every run is trained once per seed. Rows of the same seed share the
+A configuration that searches gives one run per trial: per value on a grid
+("Adam lr=0.001"), per quasi-random point when sampled ("Adam #03"); every run
+is trained once per seed. Rows of the same seed share the
 data split, the initial weights and the batch order, so within a seed the
 comparison is exactly fair; across seeds they differ, which is what the seed
 band on the charts measures.
@@ -9,21 +10,23 @@ band on the charts measures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
 from mtlviz.config import ExperimentConfig, MethodConfig, OptimizerConfig
+from mtlviz.search import Trial
 
 
 @dataclass(frozen=True)
 class Row:
     run: str  # the records' run label
     configuration: str  # the label of the configuration it comes from
-    optimizer: OptimizerConfig  # with this row's single learning rate
+    optimizer: OptimizerConfig  # with this row's single value of every knob (its trial's)
     seed: int
     num_seeds: int = 1
     method: MethodConfig = MethodConfig()
+    trial: Trial = Trial(0, ())  # the searched knobs' values (none when nothing is searched)
 
     @property
     def key(self) -> str:
@@ -32,15 +35,18 @@ class Row:
 
 
 def expand_rows(config: ExperimentConfig) -> tuple[Row, ...]:
-    """Configuration -> learning rate -> method -> seed, in that order, so a run's seeds are adjacent."""
+    """Configuration -> trial -> method -> seed, in that order, so a run's seeds are adjacent."""
     seeds = config.train.seed_values
     rows = []
     several = len(config.methods) > 1
-    for run, opt, lr, method in config.run_grid():
-        single = opt if not opt.is_sweep else replace(opt, lr=lr, label=f"{opt.label} lr={lr:g}")
+    trials = {opt.label: config.trials(opt) for opt in config.optimizers}
+    for run, opt, index, method in config.run_grid():
+        trial = trials[opt.label][index]
+        name = run.removesuffix(f" · {method.label}") if several else run
+        single = opt.at(trial, name) if opt.is_sweep else opt
         # With several methods, a configuration is an (optimizer, method) pair: its own lr line.
         configuration = f"{opt.label} · {method.label}" if several else opt.label
-        rows += [Row(run, configuration, single, seed, len(seeds), method) for seed in seeds]
+        rows += [Row(run, configuration, single, seed, len(seeds), method, trial) for seed in seeds]
     return tuple(rows)
 
 

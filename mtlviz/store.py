@@ -276,12 +276,17 @@ def _metadata(data: Any) -> RunMetadata:
             _text(row.get(key, _ABSENT), f"{where}.{key}")
         _integer(row.get("seed", _ABSENT), f"{where}.seed")
         _number(row.get("lr", _ABSENT), f"{where}.lr", finite=True)
+        _integer(row.get("trial", 0), f"{where}.trial", minimum=0)
+        for knob, value in _object(row.get("hyperparameters") or {}, f"{where}.hyperparameters").items():
+            parts = value if isinstance(value, list) else [value]
+            for part in parts:
+                _number(part, f"{where}.hyperparameters.{_key(knob)}", finite=True)
     for i, task in enumerate(_list(metadata.get("tasks", []), "metadata.tasks")):
         _text(task, f"metadata.tasks[{i}]")
     shared = metadata.get("has_shared_parameters")
     if shared is not None and not isinstance(shared, bool):
         raise DataError(f"expected metadata.has_shared_parameters to be true, false or null, found {_found(shared)}")
-    for key in ("parameters", "shared_parameters"):
+    for key in ("parameters", "shared_parameters", "batch_size", "train_examples", "test_examples"):
         _integer(metadata.get(key, 0), f"metadata.{key}", minimum=0)
     _text(metadata.get("device", ""), "metadata.device")
     for name, version in _object(metadata.get("versions") or {}, "metadata.versions").items():

@@ -93,6 +93,7 @@ def classroom(monkeypatch) -> Limits:
 def server_defaults(monkeypatch) -> Limits:
     monkeypatch.delenv("MTLVIZ_JOB_MEMORY_MB", raising=False)
     monkeypatch.delenv("MTLVIZ_JOB_SECONDS", raising=False)
+    monkeypatch.delenv("MTLVIZ_MAX_ROWS", raising=False)
     return Limits.for_server()
 
 
@@ -376,18 +377,21 @@ def test_ordinary_configs_pass_the_server_limits(request, name, limits):
 def test_server_limits_default_to_a_quarter_of_memory_at_most_4_gb_and_15_minutes(server_defaults):
     assert server_defaults.memory_bytes == min(budget.physical_memory() // 4, 4096 * MB)
     assert server_defaults.seconds == 900
+    assert server_defaults.rows == 256
 
 
 def test_server_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("MTLVIZ_JOB_MEMORY_MB", "1536")
     monkeypatch.setenv("MTLVIZ_JOB_SECONDS", "120.5")
-    assert Limits.for_server() == Limits(memory_bytes=1536 * MB, seconds=120.5)
+    monkeypatch.setenv("MTLVIZ_MAX_ROWS", "96")
+    assert Limits.for_server() == Limits(memory_bytes=1536 * MB, seconds=120.5, rows=96)
     monkeypatch.setenv("MTLVIZ_JOB_MEMORY_MB", "0")
     monkeypatch.setenv("MTLVIZ_JOB_SECONDS", "0")
-    assert Limits.for_server() == Limits(memory_bytes=None, seconds=None)  # 0: no limit
+    monkeypatch.setenv("MTLVIZ_MAX_ROWS", "0")
+    assert Limits.for_server() == Limits(memory_bytes=None, seconds=None, rows=None)  # 0: no limit
 
 
-@pytest.mark.parametrize("variable", ["MTLVIZ_JOB_MEMORY_MB", "MTLVIZ_JOB_SECONDS"])
+@pytest.mark.parametrize("variable", ["MTLVIZ_JOB_MEMORY_MB", "MTLVIZ_JOB_SECONDS", "MTLVIZ_MAX_ROWS"])
 @pytest.mark.parametrize("value", ["lots", "-5", "nan", "inf"])
 def test_a_bad_limit_in_the_environment_names_the_variable_and_the_value(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)

@@ -12,6 +12,7 @@ import pytest
 from mtlviz.budget import Limits
 from mtlviz.config import ExperimentConfig, ModelConfig, OptimizerConfig, SyntheticTasks, TrainConfig
 from mtlviz.jobs import FAILED, FINISHED, RUNNING, STOPPED, JobSlots, TrainingJob
+from mtlviz.records import without_clocks
 from mtlviz.worker import describe_exit
 
 
@@ -41,7 +42,7 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
 
 
 def numbers(job: TrainingJob) -> pd.DataFrame:
-    frame = job.frame().drop(columns="seconds")
+    frame = without_clocks(job.frame())
     return frame.sort_values(["metric", "run", "seed", "task", "layer", "step"], ignore_index=True, kind="stable")
 
 

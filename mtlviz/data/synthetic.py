@@ -56,9 +56,12 @@ def synthetic_taskset(config: SyntheticTasks, seed: int) -> TaskSet:
             y[:, j] = np.searchsorted(edges, y[:, j], side="right")
     order = rng.permutation(n)
     n_val = round(n * config.val_fraction)
-    val, train = order[:n_val], order[n_val:]
+    n_test = round(n * config.test_fraction)
+    # Validation first and test next, so a test split leaves the validation split as it was.
+    val, test, train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
-    return TaskSet(tuple(config.targets), tensor(x[train]), tensor(y[train]), tensor(x[val]), tensor(y[val]))
+    held = {"x_test": tensor(x[test]), "y_test": tensor(y[test])} if n_test else {}
+    return TaskSet(tuple(config.targets), tensor(x[train]), tensor(y[train]), tensor(x[val]), tensor(y[val]), **held)

@@ -434,7 +434,7 @@ def _estimate(table: Table, spec: TableTasks, seed: int, targets: list[str], fea
     rows = np.flatnonzero(keep)
     n = len(rows)
     order = np.random.default_rng(seed).permutation(n)
-    train_idx = rows[order[round(n * spec.val_fraction) :]]
+    train_idx = rows[order[round(n * spec.val_fraction) + round(n * spec.test_fraction) :]]
     widths, categories = {}, {}
     for name in features:
         column = found[name]
@@ -524,8 +524,15 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
     n = int(keep.sum())
     n_val = round(n * spec.val_fraction)
     rows = np.flatnonzero(keep)
+    n_test = round(n * spec.test_fraction)
     if not _splits(n, spec.val_fraction):
         problems.append(_too_few_rows(table, n, dropped, spec.val_fraction, report.missing_by_column))
+    elif spec.test_fraction and (n_test < MIN_VAL_ROWS or n - n_val - n_test < MIN_TRAIN_ROWS):
+        problems.append(
+            f"{table.name}: {_count(n, 'usable row')} leave {n_test} test and {n - n_val - n_test} training rows "
+            f"at test_fraction {spec.test_fraction:g} (and val_fraction {spec.val_fraction:g}); expected at least "
+            f"{MIN_VAL_ROWS} test and {MIN_TRAIN_ROWS} training rows: lower test_fraction or val_fraction"
+        )
     for task in tasks:  # checked on the rows that would be used, so split problems and class problems come together
         if task.type == "classification" and len(rows):
             _collect(problems, _class_codes, table, task.name, rows)
@@ -536,7 +543,9 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
     if problems:
         raise problems_error(problems, table.name)
     order = np.random.default_rng(seed).permutation(n)
-    val_idx, train_idx = rows[order[:n_val]], rows[order[n_val:]]
+    # Validation first and test next, so a test split leaves the validation split as it was.
+    val_idx, test_idx = rows[order[:n_val]], rows[order[n_val : n_val + n_test]]
+    train_idx = rows[order[n_val + n_test :]]
     report.rows_used = n
 
     # Targets.
@@ -616,6 +625,8 @@ def build_table_taskset(table: Table, spec: TableTasks, seed: int) -> tuple[Task
         tensor(x[val_idx]),
         tensor(y[val_idx]),
         target_scales=tuple(scales),
+        x_test=tensor(x[test_idx]) if n_test else None,
+        y_test=tensor(y[test_idx]) if n_test else None,
     )
     return taskset, report
 

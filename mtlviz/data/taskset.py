@@ -1,4 +1,4 @@
-"""TaskSet: the tensors of a multi-task problem, split into training and validation."""
+"""TaskSet: the tensors of a multi-task problem, split into training, validation and (optionally) test."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ class TaskSet:
     # Per task, the standard deviation a standardised regression target was divided
     # by, so errors can be reported in the original units (1 where not rescaled).
     target_scales: tuple[float, ...] | None = None
+    # The test split (None: none): read once, after training, by the final report only.
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
 
     @property
     def scales(self) -> tuple[float, ...]:
@@ -46,4 +49,6 @@ class TaskSet:
             self.x_val.to(device),
             self.y_val.to(device),
             self.target_scales,
+            None if self.x_test is None else self.x_test.to(device),
+            None if self.y_test is None else self.y_test.to(device),
         )

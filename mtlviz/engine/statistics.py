@@ -34,17 +34,21 @@ from mtlviz.records import EFFECTIVE_LR, LAYER_METRICS, MEASURED_STEP
 QUANTILES = (0.1, 0.5, 0.9)
 
 
-def step_rules(config: OptimizerConfig, states: list[dict]) -> tuple[list[torch.Tensor] | float, bool]:
+def step_rules(
+    config: OptimizerConfig, states: list[dict], lr: float | None = None
+) -> tuple[list[torch.Tensor] | float, bool]:
     """(per-element step sizes, whether they are exact) of every parameter of one optimizer.
 
     The rule and its exactness are the optimizer spec's own (mtlviz/optim/step_size.py):
     lr / (sqrt(v_hat) + eps) for Adam, lr for SGD. The sizes are one tensor per parameter,
     or a float when the rate is the same for every element of every parameter (SGD, no
-    state yet). Not exact (momentum): the engine measures the step instead.
+    state yet). Not exact (momentum): the engine measures the step instead. `lr`: the rate this
+    step used (a schedule's); by default the configuration's own.
     """
     spec = OPTIMIZERS[config.name]
     options = spec.resolved(config.options)
-    return spec.step_size(config.lr, options, states), spec.step_size_exact(options, states)
+    rate = config.lr if lr is None else lr
+    return spec.step_size(rate, options, states), spec.step_size_exact(options, states)
 
 
 # Quantiles of a layer's step sizes are taken over at most this many of its
@@ -83,8 +87,12 @@ def layer_statistics(
     params: list[torch.Tensor],
     before: list[torch.Tensor],
     grads: list[torch.Tensor],
+    lrs: list[float] | None = None,
 ) -> torch.Tensor:
     """(M, K, L) statistics, M = len(LAYER_METRICS), for K configurations and L layers.
+
+    `lrs`: the learning rate each row stepped with (its schedule's at this step); by default
+    each configuration's own lr.
 
     `before` holds the parameters copied just before the optimizers stepped.
     Everything stays on the device (no host sync) and is batched across the K
@@ -104,9 +112,10 @@ def layer_statistics(
     out[3] = out[1] / out[2].clamp_min(1e-30)
     old_norm = _row_norms(before)  # (K, L)
 
+    lrs = [config.lr for config in configs] if lrs is None else lrs
     rules = [
-        step_rules(config, [optimizer.state.get(row, {}) for row in optimizer.param_groups[0]["params"]])
-        for config, optimizer in zip(configs, optimizers)
+        step_rules(config, [optimizer.state.get(row, {}) for row in optimizer.param_groups[0]["params"]], lr)
+        for config, optimizer, lr in zip(configs, optimizers, lrs)
     ]
     rates = [rate for rate, _ in rules]
     exact = [is_exact for _, is_exact in rules]
@@ -118,8 +127,8 @@ def layer_statistics(
     fill = [r if s and e else float("nan") for r, s, e in zip(rates, scalar, exact)]
     out[_CLOSED] = torch.tensor(fill, device=device, dtype=out.dtype)[None, :, None]
     coefficient = [
-        c.lr * wd if dec else (r * wd if s else 0.0)
-        for c, r, s, wd, dec in zip(configs, rates, scalar, weight_decay, decoupled)
+        lr * wd if dec else (r * wd if s else 0.0)
+        for lr, r, s, wd, dec in zip(lrs, rates, scalar, weight_decay, decoupled)
     ]
     out[_WEIGHT_DECAY] = torch.tensor(coefficient, device=device, dtype=out.dtype)[:, None] * old_norm
     adaptive = [k for k in range(num_copies) if not scalar[k]]

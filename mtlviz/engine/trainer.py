@@ -26,20 +26,30 @@ from mtlviz.config import ExperimentConfig, OptimizerConfig
 from mtlviz.data.batches import BatchSampler
 from mtlviz.data.sources import build_task_model, build_taskset
 from mtlviz.data.taskset import TaskSet
+from mtlviz.engine.cost import CostMeter
 from mtlviz.engine.losses import MetricAccumulator, metric_name, task_losses
 from mtlviz.engine.methods import LEARNED, TaskMethods
+from mtlviz.engine.schedules import build_scheduler
 from mtlviz.engine.statistics import LAYER_METRICS, layer_statistics, task_gradients
 from mtlviz.errors import TrainingError
+from mtlviz.methods import METHODS
 from mtlviz.optim import OPTIMIZERS
 from mtlviz.records import (
+    CHUNK_STEPS,
+    CLIPPED_SHARE,
     CONFLICT_DEAD_ZONE,
     CONFLICT_SHARE,
+    COST_SECONDS,
     GRAD_COSINE,
+    LR,
     PAIR_SEPARATOR,
     POSITION,
+    PRE_CLIP_NORM,
     SHARED,
     TASK_GRAD_NORM,
     TASK_WEIGHT,
+    TEST_LOSS,
+    TEST_RMSE,
     TRAIN_LOSS,
     VAL_LOSS,
     VAL_RMSE,
@@ -50,8 +60,6 @@ from mtlviz.records import (
 )
 from mtlviz.rows import Row, expand_rows, rows_from_optimizers
 
-# Steps between host copies of the recorded losses (also flushed at every evaluation).
-CHUNK_STEPS = 25
 # Validation rows per forward pass, scaled down for wide models to bound memory.
 EVAL_ELEMENTS = 1 << 24
 
@@ -111,6 +119,7 @@ class Engine:
                 for stacked, single in zip(self.model.parameters(), own.parameters()):
                     stacked[index] = single.expand_as(stacked[index])
         self.model.to(self.device)
+        self.has_data = self.model.closed_form_losses() is None  # Toy 2D: closed-form losses, no data
         names = [name for name, _ in self.model.named_parameters()]
         shared = set(self.model.shared_parameter_names())
         self.shared_index = [i for i, name in enumerate(names) if name in shared]
@@ -137,6 +146,21 @@ class Engine:
             for view, grad in zip(views, self.grads):
                 view.grad = grad[k]
             self.optimizers.append(OPTIMIZERS[opt.name].build(views, opt.lr, opt.options))
+        # One torch.optim.lr_scheduler per row that has a schedule, stepped after its optimizer.
+        steps = config.train.steps
+        self.schedulers = [
+            build_scheduler(optimizer, row.optimizer.schedule, steps)
+            for optimizer, row in zip(self.optimizers, self.rows)
+        ]
+        self.scheduled = any(s is not None for s in self.schedulers)
+        # Clipping by global norm over each row's own parameters; inf: that row does not clip.
+        clip = [row.optimizer.clip_norm if row.optimizer.clip_norm is not None else float("inf") for row in self.rows]
+        self.clipping = any(c != float("inf") for c in clip)
+        self.clip_norms = torch.tensor(clip, device=self.device, dtype=torch.float32)
+        self._clipped = torch.zeros(self.num_copies, device=self.device)  # steps clipped so far, per row
+        self.cost = CostMeter(
+            [METHODS[row.method.name].per_task_gradients for row in self.rows], len(self.tasks), self.device
+        )
         self.layer_names = tuple(display_name(name, self.task_names) for name in names)
         # A model that moves a point records its path every step (the layer column of position rows).
         self.trajectory_names = tuple(self.model.trajectory_names)
@@ -163,10 +187,18 @@ class Engine:
         self.divergences: list[Divergence] = []  # in the order they happened
         self._first_loss: np.ndarray | None = None  # (K, T) losses of step 1
         num_shared = sum(self.params[i][0].numel() for i in self.shared_index)
+        test = self.taskset.x_test
         self._metadata = RunMetadata(
             rows=tuple(
                 RowInfo(
-                    row.run, row.seed, row.configuration, row.optimizer.name, float(row.optimizer.lr), row.method.label
+                    row.run,
+                    row.seed,
+                    row.configuration,
+                    row.optimizer.name,
+                    float(row.optimizer.lr),
+                    row.method.label,
+                    row.trial.index,
+                    {k: list(v) if isinstance(v, tuple) else v for k, v in row.trial.values},
                 )
                 for row in self.rows
             ),
@@ -176,6 +208,9 @@ class Engine:
             shared_parameters=num_shared,
             device=str(self.device),
             versions=_versions(),
+            batch_size=config.train.batch_size if self.has_data else 0,
+            train_examples=n_train if self.has_data else 0,
+            test_examples=0 if test is None else int(test.shape[-2]),
         )
 
     # ------------------------------------------------------------------ batches
@@ -187,7 +222,9 @@ class Engine:
             self.seed_index = None
             return
         width = max(t.input_dim for t in tasksets)
-        shapes = {(t.x_train.shape[0], t.x_val.shape[0]) for t in tasksets}
+        shapes = {
+            (t.x_train.shape[0], t.x_val.shape[0], 0 if t.x_test is None else t.x_test.shape[0]) for t in tasksets
+        }
         if len(shapes) != 1 or any(t.tasks != tasksets[0].tasks for t in tasksets):
             raise TrainingError(f"the seeds' data splits differ in size or tasks ({sorted(shapes)}); expected the same")
 
@@ -199,8 +236,15 @@ class Engine:
                 parts = [torch.nn.functional.pad(p, (0, width - p.shape[1])) for p in parts]
             return torch.stack(parts).to(self.device)  # (S, n, ...)
 
+        test = tasksets[0].x_test is not None
         self.taskset = TaskSet(
-            tasksets[0].tasks, stacked("x_train"), stacked("y_train"), stacked("x_val"), stacked("y_val")
+            tasksets[0].tasks,
+            stacked("x_train"),
+            stacked("y_train"),
+            stacked("x_val"),
+            stacked("y_val"),
+            x_test=stacked("x_test") if test else None,
+            y_test=stacked("y_test") if test else None,
         )
         self.target_scales = torch.tensor([t.scales for t in tasksets], device=self.device)  # (S, T)
         where = {seed: s for s, seed in enumerate(self.seeds)}
@@ -233,6 +277,9 @@ class Engine:
         train = self.config.train
         with_stats = train.stats_every > 0 and step % train.stats_every == 0
         with_conflict = train.conflict_every > 0 and step % train.conflict_every == 0 and self.has_shared_parameters
+        cost = self.cost
+        cost.begin_step()
+        started = cost.now()
         losses = self.model.closed_form_losses()  # (K, T), or None for a network trained on data
         if losses is None:
             outputs = self.model(x)  # T tensors of (K, B, out_t)
@@ -252,10 +299,20 @@ class Engine:
             grads = torch.autograd.grad(objective.sum(), self.params, allow_unused=True, materialize_grads=True)
         for buffer, grad in zip(self.grads, grads):
             buffer.copy_(grad)
+        if self.clipping:
+            self._clip()
+        active = np.asarray(self.active)
+        cost.shared(cost.now() - started, active, with_conflict or self.methods.per_task)
         before = [p.detach().clone() for p in self.params] if with_stats else None
-        for k, optimizer in enumerate(self.optimizers):
+        if self.scheduled:
+            self.last_lrs = [optimizer.param_groups[0]["lr"] for optimizer in self.optimizers]  # this step's rates
+        for k, (optimizer, scheduler) in enumerate(zip(self.optimizers, self.schedulers)):
             if self.active[k]:
+                mark = cost.now()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                cost.own(k, cost.now() - mark)
         self.methods.after_step()
         if with_stats or self.trajectory_names:  # a path's task weights are drawn along it, every step
             self._weights.append((step, self.methods.last_weights.clone()))
@@ -263,18 +320,33 @@ class Engine:
             self._positions.append((step, self.model.trajectory()))
         if before is not None:
             configs = [row.optimizer for row in self.rows]
-            stats = layer_statistics(configs, self.optimizers, self.params, before, self.grads)
+            lrs = self.last_lrs if self.scheduled else None
+            stats = layer_statistics(configs, self.optimizers, self.params, before, self.grads, lrs)
             self._layer_stats.append((step, stats))
         self.step = step
         return losses.detach()
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(K, T) validation loss, metric and original-unit RMSE over the whole validation split."""
+    def _clip(self) -> None:
+        """Scale each clipping row's gradient to at most its clip_norm, as torch.nn.utils.clip_grad_norm_
+        does for one model: the global norm over that row's parameters (never over the stacked tensor)."""
+        norms = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1) for g in self.grads], 1), dim=1
+        )  # (K,)
+        self._pre_clip = norms
+        factor = (self.clip_norms / (norms + 1e-6)).clamp(max=1.0)  # 1e-6 and the clamp as clip_grad_norm_ has them
+        factor = torch.where(torch.isinf(self.clip_norms), torch.ones_like(factor), factor)
+        self._clipped += (factor < 1.0).to(self._clipped.dtype)
+        for grad in self.grads:
+            grad.mul_(factor.view(-1, *([1] * (grad.dim() - 1))).to(grad.dtype))
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "val") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(K, T) loss, metric and original-unit RMSE over the whole validation (or test) split."""
         loss = self.model.closed_form_losses()
         if loss is not None:  # no data: "validation" is the same closed-form losses, and no metric
             return loss, torch.full_like(loss, float("nan")), torch.full_like(loss, float("nan"))
-        x, y = self.taskset.x_val, self.taskset.y_val  # (n, ...), or (S, n, ...) with several seeds
+        x, y = getattr(self.taskset, f"x_{split}"), getattr(self.taskset, f"y_{split}")  # (n, ...) or (S, n, ...)
         width = max(self.config.model.hidden, x.shape[-1]) * self.num_copies * max(1, len(self.tasks))
         rows = max(256, EVAL_ELEMENTS // width)
         if self.seed_index is None:
@@ -299,6 +371,8 @@ class Engine:
         start = time.perf_counter()
         yield self._eval_records(0.0)
         buffer = torch.empty(CHUNK_STEPS, self.num_copies, len(self.tasks), device=self.device, dtype=self.dtype)
+        self._norm_buffer = torch.empty(CHUNK_STEPS, self.num_copies, 1, device=self.device) if self.clipping else None
+        self._lr_rows: list[list[float]] = []
         steps, seconds = [], []
         first = self.step
         wait = stop.wait if stop is not None else time.sleep  # waiting on the stop event: Stop ends it at once
@@ -310,6 +384,10 @@ class Engine:
                     continue  # stopped while waiting, or on time: check again before the step
             losses = self.train_step(*self.next_batch())
             buffer[len(steps)] = losses
+            if self._norm_buffer is not None:
+                self._norm_buffer[len(steps), :, 0] = self._pre_clip
+            if self.scheduled:
+                self._lr_rows.append(self.last_lrs)
             steps.append(self.step)
             seconds.append(time.perf_counter() - start)
             evaluate = self.step % eval_every == 0 or self.step == total
@@ -326,6 +404,9 @@ class Engine:
         if self.step % eval_every and self.step != total:
             # Stopped between evaluations: one last validation so the summary is current.
             yield self._eval_records(time.perf_counter() - start)
+        if self.taskset.x_test is not None:
+            # The test split is read here, once, after training: nothing during training sees it.
+            yield self._test_records(time.perf_counter() - start)
 
     # ------------------------------------------------------------------ records
 
@@ -334,10 +415,31 @@ class Engine:
         steps_np = np.asarray(steps)
         self._check_divergence(values, steps_np)
         values = self._mask_diverged(values, steps_np)
-        frames = [self.schema.grid(TRAIN_LOSS, values, steps_np, np.asarray(seconds), self.task_names)]
+        when_np = np.asarray(seconds)
+        frames = [self.schema.grid(TRAIN_LOSS, values, steps_np, when_np, self.task_names)]
+        frames += self._row_records(len(steps), steps_np, when_np)
         when = dict(zip(steps, seconds))
         frames += self._layer_records(when) + self._conflict_records(when) + self._method_records(when)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def _row_records(self, count: int, steps: np.ndarray, seconds: np.ndarray) -> list[pd.DataFrame]:
+        """Per row and step: the scheduled lr, the gradient norm before clipping; at the chunk's last step,
+        the share of steps clipped so far."""
+        frames = []
+        if self.scheduled:
+            lrs = np.asarray(self._lr_rows[-count:], dtype=np.float64)[:, :, None]  # (S, K, 1)
+            self._lr_rows = []
+            frames.append(self.schema.grid(LR, self._mask_diverged(lrs, steps), steps, seconds, ("",)))
+        if self._norm_buffer is not None:
+            norms = self._norm_buffer[:count].cpu().numpy()  # (S, K, 1)
+            clipping = np.isfinite(self.clip_norms.cpu().numpy())  # rows that clip; the others record nothing
+            norms[:, ~clipping] = np.nan
+            frames.append(self.schema.grid(PRE_CLIP_NORM, self._mask_diverged(norms, steps), steps, seconds, ("",)))
+            share = (self._clipped.cpu().numpy() / self.step)[None, :, None]
+            share[:, ~clipping] = np.nan
+            last = steps[-1:]
+            frames.append(self.schema.grid(CLIPPED_SHARE, self._mask_diverged(share, last), last, seconds[-1:], ("",)))
+        return frames
 
     def _layer_records(self, when: dict[int, float]) -> list[pd.DataFrame]:
         if not self._layer_stats:
@@ -394,21 +496,33 @@ class Engine:
         return frames
 
     def _eval_records(self, seconds: float) -> pd.DataFrame:
-        loss, metric, rmse = (v.cpu().numpy()[None] for v in self.evaluate())  # (1, K, T) each
+        """Validation metrics, and each row's training cost so far."""
+        cost = self.cost.total[None, :, None]  # (1, K, 1)
+        steps = np.array([self.step])
+        extra = [self.schema.grid(COST_SECONDS, self._mask_diverged(cost, steps), steps, np.array([seconds]), ("",))]
+        return self._split_records("val", seconds, extra)
+
+    def _test_records(self, seconds: float) -> pd.DataFrame:
+        """Test metrics after training (rows that diverged have none)."""
+        return self._split_records("test", seconds)
+
+    def _split_records(self, split: str, seconds: float, extra: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+        loss, metric, rmse = (v.cpu().numpy()[None] for v in self.evaluate(split))  # (1, K, T) each
         steps = np.array([self.step])
         loss = self._mask_diverged(loss, steps)
         metric = self._mask_diverged(metric, steps)
         rmse = self._mask_diverged(rmse, steps)  # NaN (so no rows) for classification tasks
         when = np.array([seconds])
         frames = [
-            self.schema.grid(VAL_LOSS, loss, steps, when, self.task_names),
-            self.schema.grid(VAL_RMSE, rmse, steps, when, self.task_names),
+            self.schema.grid(VAL_LOSS if split == "val" else TEST_LOSS, loss, steps, when, self.task_names),
+            self.schema.grid(VAL_RMSE if split == "val" else TEST_RMSE, rmse, steps, when, self.task_names),
         ]
         for t, task in enumerate(self.tasks):
             values = np.full_like(metric, np.nan)
             values[..., t] = metric[..., t]
-            name = f"val_{metric_name(task)}"
+            name = f"{split}_{metric_name(task)}"
             frames.append(self.schema.grid(name, values, steps, when, self.task_names))
+        frames += extra or []
         frames = [f for f in frames if not f.empty]
         return pd.concat(frames, ignore_index=True) if frames else self.schema.empty()
 
