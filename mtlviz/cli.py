@@ -1,7 +1,9 @@
 """Headless command line: run an experiment from a JSON config, same engine as the dashboard.
 
-python -m mtlviz run CONFIG.json [--out DIR [--replace]]  (default DIR: a new directory in the runs folder)
-python -m mtlviz rerun RUN_DIR [--out DIR [--replace]]   (RUN_DIR/config.json again, into a new directory)
+python -m mtlviz run CONFIG.json [--out DIR [--replace]] [--confirm SEEDS]
+                                               (default DIR: a new directory in the runs folder)
+python -m mtlviz rerun RUN_DIR [--out DIR [--replace]] [--confirm SEEDS]
+                                               (RUN_DIR/config.json again, into a new directory)
 python -m mtlviz runs [--dir RUNS]             (the saved runs, newest first)
 python -m mtlviz example-config > CONFIG.json
 
@@ -9,6 +11,9 @@ The runs folder is $MTLVIZ_RUNS_DIR, or ./runs. Ctrl-C stops training, saves wha
 was recorded with status "stopped" and exits 130. --out onto a folder that is not
 empty exits 2 unless --replace (or --force) says to overwrite the run in it. A run
 trained on a table file keeps a copy of it (RUN_DIR/data/<file>), which rerun uses.
+A run with a test split prints each configuration's best trial, chosen on validation
+and reported on test (mtlviz/protocol.py); --confirm SEEDS then trains those winners
+again on SEEDS fresh seeds, saved as a second run (DIR-confirm with --out).
 Before training, `run` and `rerun` estimate what the run will need (mtlviz/budget.py)
 and refuse, in one line with status 2, a run that would not fit in 80% of this
 machine's memory (of the GPU's when it trains on one); a table is prepared first,
@@ -27,11 +32,12 @@ from pathlib import Path
 import pandas as pd
 
 from mtlviz.budget import Limits, check_run, estimate_run
-from mtlviz.config import ExperimentConfig, TableTasks
+from mtlviz.config import LIMITS, ExperimentConfig, TableTasks
 from mtlviz.data.taskset import TaskSet
-from mtlviz.errors import MtlvizError
+from mtlviz.errors import ConfigError, MtlvizError
+from mtlviz.protocol import CONFIRM_SEEDS, confirm_config, format_report, protocol_report
 from mtlviz.records import RunMetadata
-from mtlviz.run import STOPPED, run_experiment
+from mtlviz.run import STOPPED, RunResult, run_experiment
 from mtlviz.store import CONFIG_FILE, keep_table, list_runs, new_run_dir, run_title, runs_dir, table_for_rerun
 from mtlviz.summary import format_summary
 
@@ -58,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
             help="write into --out even when it is not empty (its run files are replaced)",
         )
         command.add_argument("--quiet", action="store_true", help="no progress bar")
+        command.add_argument(
+            "--confirm",
+            type=int,
+            default=None,
+            metavar="SEEDS",
+            help=f"then train each configuration's winning trial again on SEEDS fresh seeds (DeepOBS uses "
+            f"{CONFIRM_SEEDS}); needs a test split (tasks.test_fraction)",
+        )
     runs = commands.add_parser("runs", help="list the saved runs, newest first")
     runs.add_argument("--dir", type=Path, default=None, help="runs folder (default: $MTLVIZ_RUNS_DIR or ./runs)")
     runs.add_argument("--limit", type=int, default=200, help="show at most this many runs (default 200)")
@@ -79,11 +93,17 @@ def main(argv: list[str] | None = None) -> int:
             config = _read_config(config_path)
             if config is None:
                 return 2
-            return _run(table_for_rerun(args.run_dir, config), args.out, args.replace, quiet=args.quiet)
-        config = _read_config(args.config)
-        if config is None:
-            return 2
-        return _run(config, args.out, args.replace, quiet=args.quiet)
+            config = table_for_rerun(args.run_dir, config)
+        else:
+            config = _read_config(args.config)
+            if config is None:
+                return 2
+        if args.confirm is not None:
+            _can_confirm(config, args.confirm)
+        code, result = _run(config, args.out, args.replace, quiet=args.quiet)
+        if code or args.confirm is None:
+            return code
+        return _confirm(config, result, args.confirm, args.out, args.replace, args.quiet)
     except MtlvizError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -113,7 +133,36 @@ def _occupied(out: Path) -> str:
     return "a file" if out.exists() else ""
 
 
-def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool) -> int:
+def _can_confirm(config: ExperimentConfig, seeds: int) -> None:
+    """Refuse --confirm before anything trains when it could not be done after (ConfigError)."""
+    low, high = LIMITS["seeds"]
+    if not low <= seeds <= high:
+        raise ConfigError("--confirm", f"expected {low} to {high} seeds, found {seeds}")
+    if getattr(config.tasks, "test_fraction", 0.0) <= 0:
+        raise ConfigError(
+            "--confirm",
+            "winners are chosen on validation and confirmed on test; expected tasks.test_fraction > 0, found 0",
+        )
+    if len(config.methods) > 1:
+        raise ConfigError("--confirm", f"confirming trains one method per configuration; found {len(config.methods)}")
+
+
+def _confirm(
+    config: ExperimentConfig, result: RunResult, seeds: int, out: Path | None, replace: bool, quiet: bool
+) -> int:
+    """Train the search's winners again on `seeds` fresh seeds, as a run of its own."""
+    report = protocol_report(result.records, result.metadata, config)
+    if report is None:
+        print("error: --confirm: the run ended before its test report; nothing to confirm", file=sys.stderr)
+        return 2
+    confirm = confirm_config(config, report, seeds)
+    print(f"\nconfirming {len(confirm.optimizers)} winners on seeds {', '.join(map(str, confirm.train.seed_values))}")
+    code, _ = _run(confirm, None if out is None else out.with_name(f"{out.name}-confirm"), replace, quiet)
+    return code
+
+
+def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool) -> tuple[int, RunResult | None]:
+    """(exit status, the result when the run trained and was saved)."""
     if out is not None:
         found = _occupied(out)
         if found and not (replace and out.is_dir()):
@@ -123,11 +172,11 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
                 f"run in it, or choose another folder{hint}",
                 file=sys.stderr,
             )
-            return 2
+            return 2, None
     problem = _unwritable(out if out is not None else runs_dir())
     if problem:  # said before training, so a long run is never lost to a folder it cannot be saved in
         print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return 2, None
     data = _check_budget(config)
     table = Path(config.tasks.path) if isinstance(config.tasks, TableTasks) and config.tasks.path else None
     start = time.perf_counter()
@@ -150,18 +199,21 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
         print(file=sys.stderr)
     if result.records.empty:
         print("interrupted before the first evaluation; nothing saved", file=sys.stderr)
-        return INTERRUPTED
+        return INTERRUPTED, None
     print(format_summary(result.summary))
     for event in result.metadata.divergences:
         seed = f" (seed {event.seed})" if config.train.seeds > 1 else ""
         print(f"{event.run}{seed} diverged at step {event.step} ({event.task} loss = {event.describe_loss()})")
+    report = protocol_report(result.records, result.metadata, config)
+    if report is not None:
+        print(format_report(report))
     if stopped:
         print(f"stopped at step {result.steps} of {config.train.steps}", file=sys.stderr)
     if result.save_error:
         print(f"error: {result.save_error}", file=sys.stderr)
-        return 2
+        return 2, None
     print(f"wrote {result.saved}: {CONFIG_FILE}, metrics.parquet, summary.json")
-    return INTERRUPTED if stopped else 0
+    return (INTERRUPTED, None) if stopped else (0, result)
 
 
 def _check_budget(config: ExperimentConfig) -> Callable[[int], TaskSet] | None:

@@ -799,6 +799,13 @@ class ExperimentConfig:
                 f"a search chooses on validation and reports on a test split nothing else reads; {what}. "
                 "Set tasks.test_fraction (for example 0.2)",
             )
+        for i, o in enumerate(opts):
+            if not o.spaces:
+                raise ConfigError(
+                    f"optimizers[{i}]",
+                    f"{o.label} searches nothing; with a search every configuration tunes something "
+                    "(give lr a list, a range or a distribution)",
+                )
         counts = {o.label: o.trial_count(self.search.method, self.search.trials) for o in opts}
         if len(set(counts.values())) > 1:
             shown = ", ".join(f"{label} {n}" for label, n in counts.items())
@@ -807,13 +814,6 @@ class ExperimentConfig:
                 f"every configuration must get the same search budget; found trials {shown}. Search the same "
                 'number of values, or use "search": {"method": "sobol", "trials": N}',
             )
-        for i, o in enumerate(opts):
-            if not o.spaces:
-                raise ConfigError(
-                    f"optimizers[{i}]",
-                    f"{o.label} searches nothing; with a search every configuration tunes something "
-                    "(give lr a list, a range or a distribution)",
-                )
 
     @property
     def search_method(self) -> str:

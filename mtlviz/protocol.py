@@ -50,12 +50,13 @@ class Figure:
     seeds: int  # seeds with a value
     of: int  # seeds run
 
-    def text(self, digits: int = 4) -> str:
+    def text(self, digits: int = 4, unit: str = "") -> str:
         if self.seeds == 0 or not math.isfinite(self.mean):
             return "—"
         shown = f"{self.mean:.{digits}g}"
         if self.seeds > 1 and math.isfinite(self.std):
             shown += f" ± {self.std:.2g}"
+        shown += unit
         seeds = (
             f"{self.seeds} seed{'s' if self.seeds != 1 else ''}"
             if self.seeds == self.of
@@ -96,11 +97,14 @@ def protocol_report(records: pd.DataFrame, metadata: RunMetadata, config: Experi
     if not metadata.test_examples or not metadata.rows:
         return None
     metric = records["metric"].astype(str)
-    test = records[metric.str.startswith("test_")]
-    if test.empty:
-        return None  # still training, or stopped before the end: nothing is reported on test yet
+    val = records[metric == VAL_LOSS]
+    ended = not records[metric.str.startswith("test_")].empty or (
+        not val.empty and val["step"].max() >= config.train.steps
+    )
+    if not ended:
+        return None  # still training: the test split is read once, after training
     weights = {t.name: t.weight for t in config.tasks.targets}
-    trials = _trials(records[metric == VAL_LOSS], metadata, weights)
+    trials = _trials(val, metadata, weights)
     clipped = _last_per_seed(records[metric == CLIPPED_SHARE])
     choices, notes = [], []
     for configuration, group in trials.groupby("configuration", sort=False):
@@ -261,17 +265,19 @@ def format_report(report: Report) -> str:
     """Plain text for the terminal: per configuration the winner, its hyperparameters, validation and test."""
     lines = ["Chosen on validation, reported on test (mean ± std over seeds):"]
     for c in report.choices:
-        knobs = ", ".join(f"{SHORT.get(k, k)}={_value(v)}" for k, v in c.hyperparameters.items()) or "nothing searched"
+        knobs = ", ".join(f"{SHORT.get(k, k)}={_value(v)}" for k, v in c.hyperparameters.items())
+        chosen = (
+            f"best of {c.trials} trials ({c.feasible} feasible) is {c.run} [{knobs}]" if knobs else "nothing searched"
+        )
         lines.append(
-            f"  {c.configuration}: best of {c.trials} trials ({c.feasible} feasible) is {c.run} [{knobs}]; "
-            f"validation objective {c.validation.text()}, test objective {c.test.text()}"
+            f"  {c.configuration}: {chosen}; validation objective {c.validation.text()}, test objective {c.test.text()}"
         )
         for task, figure in c.test_losses.items():
             score = c.test_scores.get(task)
             extra = f", test {score[0]} {score[1].text()}" if score else ""
             lines.append(f"      {task}: test loss {figure.text()}{extra}")
         if c.cost_seconds.seeds:
-            lines.append(f"      training cost charged to it: {c.cost_seconds.text(3)} s")
+            lines.append(f"      training cost charged to it: {c.cost_seconds.text(3, ' s')}")
         lines += [f"    ! {w}" for w in c.warnings]
     lines += [f"  ! {note}" for note in report.notes]
     return "\n".join(lines)
