@@ -39,7 +39,7 @@ from mtlviz.protocol import CONFIRM_SEEDS, confirm_config, format_report, protoc
 from mtlviz.records import RunMetadata
 from mtlviz.run import STOPPED, RunResult, run_experiment
 from mtlviz.store import CONFIG_FILE, keep_table, list_runs, new_run_dir, run_title, runs_dir, table_for_rerun
-from mtlviz.summary import format_summary
+from mtlviz.summary import clipping_notes, format_summary
 
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
@@ -204,6 +204,8 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
     for event in result.metadata.divergences:
         seed = f" (seed {event.seed})" if config.train.seeds > 1 else ""
         print(f"{event.run}{seed} diverged at step {event.step} ({event.task} loss = {event.describe_loss()})")
+    for note in clipping_notes(result.records):
+        print(note)
     report = protocol_report(result.records, result.metadata, config)
     if report is not None:
         print(format_report(report))

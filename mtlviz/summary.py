@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlviz.records import VAL_ACCURACY, VAL_LOSS, VAL_R2, VAL_RMSE
+from mtlviz.records import CLIPPED_SHARE, COST_SECONDS, VAL_ACCURACY, VAL_LOSS, VAL_R2, VAL_RMSE
 
 SUMMARY_COLUMNS = [
     "task",
@@ -69,17 +69,42 @@ def final_losses(records: pd.DataFrame, diverged: Diverged | None = None) -> pd.
 def time_to_target(records: pd.DataFrame, targets: dict[str, float]) -> pd.DataFrame:
     """(run, seed, task, step, seconds): the first evaluation whose val loss is <= the task's target.
 
-    Only (run, seed, task) that reached their target have a row.
+    `seconds` is the training time charged to that run up to then (its cost_seconds, mtlviz/engine/cost.py):
+    rows share one clock, so the wall clock would give every run the same time. Runs recorded
+    before costs were charged fall back to the wall clock. Only (run, seed, task) that reached their
+    target have a row.
     """
     columns = ["run", "seed", "task", "step", "seconds"]
-    val = _with_seed(records)
-    val = val[(val["metric"] == VAL_LOSS) & val["task"].isin(list(targets))]
+    records = _with_seed(records)
+    val = records[(records["metric"] == VAL_LOSS) & records["task"].isin(list(targets))]
     if val.empty:
         return pd.DataFrame(columns=columns)
     goal = val["task"].astype(str).map(targets).to_numpy(dtype=np.float64)
     reached = val[val["value"].to_numpy() <= goal]
     first = reached.sort_values("step").drop_duplicates(["run", "seed", "task"], keep="first")
-    return first[columns].astype({"run": str, "task": str}).reset_index(drop=True)
+    first = first.astype({"run": str, "task": str})
+    cost = records[records["metric"] == COST_SECONDS]
+    if not cost.empty:
+        charged = cost.astype({"run": str}).set_index(["run", "seed", "step"])["value"]
+        index = pd.MultiIndex.from_frame(first[["run", "seed", "step"]])
+        first = first.assign(seconds=charged.reindex(index).to_numpy())
+    return first[columns].reset_index(drop=True)
+
+
+def clipping_notes(records: pd.DataFrame, aggressive: float = 0.5) -> list[str]:
+    """One sentence per run that clipped more than `aggressive` of its steps (mean over its seeds):
+    the Tuning Playbook calls that extremely aggressive clipping."""
+    shares = records[records["metric"] == CLIPPED_SHARE]
+    if shares.empty:
+        return []
+    last = shares[shares["step"] == shares.groupby(["run", "seed"], observed=True)["step"].transform("max")]
+    mean = last.groupby(last["run"].astype(str), sort=False)["value"].mean()
+    return [
+        f"{run} clipped its gradient on {share:.0%} of its steps: clipping more than half the steps is extremely "
+        "aggressive; a larger clip_norm would let the optimizer see the gradient's size."
+        for run, share in mean.items()
+        if share > aggressive
+    ]
 
 
 def summary_table(
@@ -300,7 +325,7 @@ def format_summary(summary: pd.DataFrame) -> str:
             "score_std": "± std ",
             "rmse": "RMSE",
             "target_step": "target at step",
-            "target_seconds": "target at s",
+            "target_seconds": "target at s (charged)",
         }
     )
     return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="—")

@@ -14,6 +14,7 @@ from mtlviz.summary import (
     SUMMARY_COLUMNS,
     best_learning_rates,
     best_per_task,
+    clipping_notes,
     coincidence_notes,
     coinciding_runs,
     final_losses,
@@ -339,3 +340,25 @@ def test_a_sweep_whose_every_rate_diverged_has_no_best_rate_and_no_error():
     assert set(result.summary["status"]) != {"ok"}
     weights = {t.name: t.weight for t in config.tasks.targets}
     assert best_learning_rates(result.summary, run_table(config), weights) == {}
+
+
+def test_time_to_target_is_the_training_time_charged_to_the_run():
+    """Rows share one wall clock; the time to target is each run's own charged cost at that evaluation."""
+    data = []
+    for step, loss in ((0, 2.0), (10, 0.4)):
+        data += rows("SGD", step, "price", val_loss=loss) + rows("Adam", step, "price", val_loss=loss)
+        data += rows("SGD", step, "", cost_seconds=0.1 * step) + rows("Adam", step, "", cost_seconds=0.3 * step)
+    reached = time_to_target(pd.DataFrame(data, columns=COLUMNS), {"price": 0.5}).set_index("run")
+    assert reached.loc["SGD", "seconds"] == pytest.approx(1.0)
+    assert reached.loc["Adam", "seconds"] == pytest.approx(3.0)  # same wall clock (0.1 s), three times the cost
+
+
+def test_runs_that_clip_most_of_their_steps_are_named():
+    data = [
+        *seeded("A", 0, 100, "", clipped_share=0.8),
+        *seeded("A", 1, 100, "", clipped_share=0.6),
+        *seeded("B", 0, 100, "", clipped_share=0.2),
+        *seeded("B", 0, 50, "", clipped_share=0.9),  # earlier in the run: the last share counts
+    ]
+    notes = clipping_notes(pd.DataFrame(data, columns=COLUMNS))
+    assert len(notes) == 1 and notes[0].startswith("A clipped its gradient on 70% of its steps")
