@@ -225,7 +225,8 @@ def estimate_run(
     trained = per_row + (len(tasks) if any(METHODS[m.name].learns_weights for m in config.methods) else 0)
     trials = config.search.trials if config.search is not None else 0
     slots = sum(
-        _state_slots(opt.name, opt.options) * opt.trial_count(config.search_method, trials) for opt in config.optimizers
+        _state_slots(opt.name, _largest_options(opt)) * opt.trial_count(config.search_method, trials)
+        for opt in config.optimizers
     )
     state = slots * len(config.methods) * train.seeds * trained * element
     if any(not OPTIMIZERS[opt.name].fused for opt in config.optimizers if opt.name in OPTIMIZERS):
@@ -274,6 +275,17 @@ def estimate_run(
         records=layout.count(train),
         record_layout=layout,
     )
+
+
+def _largest_options(opt: Any) -> dict[str, Any]:
+    """A configuration's options with each searched option at its largest value: momentum searched
+    from 0 keeps a momentum buffer in the trials above 0 (an upper bound on state for every trial)."""
+    options = dict(opt.options)
+    for knob, space in opt.search:
+        bounds = space.bounds
+        if knob in OPTIMIZERS[opt.name].options and bounds is not None:
+            options[knob] = bounds[1]
+    return options
 
 
 def _state_slots(name: str, options: dict[str, Any]) -> int:

@@ -463,3 +463,16 @@ def test_sizes_and_counts_read_in_decimal_units():
 def test_the_budget_imports_without_torch():
     result = import_with_blocked(("torch",), ["mtlviz.budget"])
     assert result.returncode == 0, result.stderr
+
+
+def test_a_searched_momentum_counts_its_momentum_buffers() -> None:
+    """Trials with momentum keep a buffer per parameter: a search from 0 must not be costed as none."""
+
+    def estimate(lr, momentum) -> int:  # two trials each
+        config = ExperimentConfig.from_dict(
+            {"optimizers": [{"name": "sgd", "lr": lr, "momentum": momentum}], "train": {"steps": 10}}
+        )
+        return estimate_run(config).total_bytes
+
+    assert estimate(0.1, [0.0, 0.9]) > estimate([0.1, 0.2], 0.0)
+    assert estimate(0.1, [0.0, 0.9]) == estimate([0.1, 0.2], 0.9)  # an upper bound: each trial with its buffer
