@@ -219,3 +219,19 @@ def test_step_size_lines_say_whether_they_are_closed_form_or_measured(step_recor
     assert len([t for t in figure.data if t.fill == "toself"]) == 3  # each line keeps its 10-90% band
     only_closed = layer_chart(records, ("SGD", "Adam"), [layer], "effective_lr")
     assert only_closed.layout.yaxis.title.text == "lr_eff (closed form)"
+
+
+def test_the_lr_sensitivity_view_is_offered_only_where_lr_is_the_one_knob_searched() -> None:
+    """A line against lr is only honest when nothing else varies between its points."""
+    from types import SimpleNamespace
+
+    from mtlviz.config import ExperimentConfig
+    from mtlviz.ui.views.sensitivity import available
+
+    def results(*optimizers: dict) -> SimpleNamespace:
+        return SimpleNamespace(config=ExperimentConfig.from_dict({"optimizers": list(optimizers)}))
+
+    assert available(results({"name": "adam", "lr": [1e-3, 1e-2]}))
+    assert not available(results({"name": "adam", "lr": 1e-3}))
+    assert not available(results({"name": "adam", "lr": [1e-3, 1e-2], "weight_decay": [0.0, 0.1]}))
+    assert available(results({"name": "adam", "lr": [1e-3, 1e-2]}, {"name": "sgd", "lr": 0.1, "momentum": [0, 0.9]}))

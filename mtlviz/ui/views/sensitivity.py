@@ -12,7 +12,9 @@ from mtlviz.ui.views.results import Derived, Results
 
 
 def available(results: Results) -> bool:
-    return any(o.is_sweep for o in results.config.optimizers)
+    """Some configuration sweeps its learning rate and nothing else: a line against lr says what it means.
+    (Where other knobs vary too, trials at one lr differ in them: the Isolation view draws those.)"""
+    return any(o.is_sweep and {knob for knob, _ in o.spaces} == {"lr"} for o in results.config.optimizers)
 
 
 def draw(results: Results, derived: Derived) -> None:
