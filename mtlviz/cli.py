@@ -200,13 +200,18 @@ def _run(config: ExperimentConfig, out: Path | None, replace: bool, quiet: bool)
     if result.records.empty:
         print("interrupted before the first evaluation; nothing saved", file=sys.stderr)
         return INTERRUPTED, None
-    print(format_summary(result.summary))
+    report = protocol_report(result.records, result.metadata, config)
+    summary = result.summary
+    if report is not None and any(c.hyperparameters for c in report.choices):
+        # A search's trials are many: the table shows the chosen ones; summary.json keeps them all.
+        summary = summary[summary["run"].isin([c.run for c in report.choices])]
+        print(f"Validation results of the chosen trials ({len(report.trials)} trials in summary.json):")
+    print(format_summary(summary))
     for event in result.metadata.divergences:
         seed = f" (seed {event.seed})" if config.train.seeds > 1 else ""
         print(f"{event.run}{seed} diverged at step {event.step} ({event.task} loss = {event.describe_loss()})")
     for note in clipping_notes(result.records):
         print(note)
-    report = protocol_report(result.records, result.metadata, config)
     if report is not None:
         print(format_report(report))
     if stopped:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtlviz.config import LIMITS, ExperimentConfig
+from mtlviz.config import CLIP, LIMITS, WARMUP, ExperimentConfig
 from mtlviz.errors import ConfigError
 from mtlviz.records import (
     CLIPPED_SHARE,
@@ -80,6 +80,7 @@ class Choice:
     test_scores: dict[str, tuple[str, Figure]]  # per task: ("accuracy" or "R²", figure)
     cost_seconds: Figure  # training seconds charged to the trial (mtlviz/engine/cost.py)
     warnings: tuple[str, ...] = ()
+    settings: str = ""  # what the configuration fixed (not searched): "lr=0.01, mom=0.9, cosine schedule"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def protocol_report(records: pd.DataFrame, metadata: RunMetadata, config: Experi
             },
             cost_seconds=_figure(_last_per_seed(chosen[chosen["metric"].astype(str) == COST_SECONDS]), int(best["of"])),
             warnings=tuple(_warnings(config, str(configuration), best, group, clipped)),
+            settings=_settings(_optimizer_of(config, str(configuration))),
         )
         choices.append(choice)
     trials = trials.assign(chosen=trials["run"].isin([c.run for c in choices]))
@@ -218,9 +220,7 @@ def _warnings(
     config: ExperimentConfig, configuration: str, best: pd.Series, group: pd.DataFrame, clipped: pd.Series
 ) -> list[str]:
     warnings = []
-    opt = next(
-        (o for o in config.optimizers if configuration == o.label or configuration.startswith(f"{o.label} · ")), None
-    )
+    opt = _optimizer_of(config, configuration)
     spaces = dict(opt.spaces) if opt is not None else {}
     for knob, value in best["hyperparameters"].items():
         space = spaces.get(knob)
@@ -243,6 +243,29 @@ def _warnings(
     return warnings
 
 
+def _optimizer_of(config: ExperimentConfig, configuration: str):
+    """The optimizer configuration a report's configuration comes from (its label, or "label · method")."""
+    return next(
+        (o for o in config.optimizers if configuration == o.label or configuration.startswith(f"{o.label} · ")), None
+    )
+
+
+def _settings(opt) -> str:
+    """What a configuration fixed rather than searched, in the report's words."""
+    if opt is None:
+        return ""
+    searched = {knob for knob, _ in opt.spaces}
+    parts = [] if "lr" in searched else [f"lr={opt.lr:g}"]
+    parts += [f"{SHORT.get(k, k)}={format_value(v)}" for k, v in opt.options.items() if k not in searched]
+    if opt.schedule is not None:
+        warmup = opt.schedule.warmup_steps
+        after = f" after {warmup} warmup steps" if warmup and WARMUP not in searched else ""
+        parts.append(f"{opt.schedule.name} schedule{after}")
+    if opt.clip_norm is not None and CLIP not in searched:
+        parts.append(f"clip={opt.clip_norm:g}")
+    return ", ".join(parts)
+
+
 def _edge(space, value: float) -> str:
     """'lower' or 'upper' when `value` is at that edge of `space`, else ''."""
     if space.kind == "values":
@@ -263,14 +286,18 @@ def _edge(space, value: float) -> str:
 
 def format_report(report: Report) -> str:
     """Plain text for the terminal: per configuration the winner, its hyperparameters, validation and test."""
-    lines = ["Chosen on validation, reported on test (mean ± std over seeds):"]
+    searched = any(c.hyperparameters for c in report.choices)
+    heading = "Chosen on validation, reported on test" if searched else "Reported on test, nothing searched"
+    lines = [f"{heading} (mean ± std over seeds):"]
     for c in report.choices:
-        knobs = ", ".join(f"{SHORT.get(k, k)}={_value(v)}" for k, v in c.hyperparameters.items())
-        chosen = (
-            f"best of {c.trials} trials ({c.feasible} feasible) is {c.run} [{knobs}]" if knobs else "nothing searched"
-        )
+        knobs = ", ".join(f"{SHORT.get(k, k)}={format_value(v)}" for k, v in c.hyperparameters.items())
+        if knobs:
+            fixed = f"; fixed {c.settings}" if c.settings else ""
+            chosen = f": best of {c.trials} trials ({c.feasible} feasible) is {c.run} [{knobs}]{fixed}"
+        else:
+            chosen = f" [{c.settings}]" if c.settings else ""
         lines.append(
-            f"  {c.configuration}: {chosen}; validation objective {c.validation.text()}, test objective {c.test.text()}"
+            f"  {c.configuration}{chosen}; validation objective {c.validation.text()}, test objective {c.test.text()}"
         )
         for task, figure in c.test_losses.items():
             score = c.test_scores.get(task)
@@ -283,7 +310,8 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _value(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A searched value as the report prints it: 0.001, or a pair (0.9, 0.999)."""
     if isinstance(value, list | tuple):
         return "(" + ", ".join(f"{v:g}" for v in value) + ")"
     return f"{value:g}"

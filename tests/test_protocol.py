@@ -168,6 +168,10 @@ def test_the_cli_confirms_the_winners_in_a_second_run(tmp_path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "Chosen on validation, reported on test" in printed
     assert "confirming 2 winners on seeds 1, 2, 3" in printed
+    # The confirmation chose nothing: it says so, and names the settings it confirmed.
+    confirmation = printed.split("confirming 2 winners")[1]
+    assert "Reported on test, nothing searched" in confirmation
+    assert "  SGD [lr=" in confirmation and "mom=0.9" in confirmation and "clip=1" in confirmation
     confirmed = ExperimentConfig.from_json((tmp_path / "out-confirm" / "config.json").read_text())
     assert confirmed.train.seeds == 3 and confirmed.search is None
     metrics = pd.read_parquet(tmp_path / "out-confirm" / "metrics.parquet")

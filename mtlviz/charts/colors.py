@@ -13,6 +13,8 @@ from __future__ import annotations
 import colorsys
 from collections.abc import Mapping
 
+import pandas as pd
+
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 TOL_MUTED = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499"]
 MORE = ["#661100", "#888888", "#E7298A", "#7570B3", "#A6761D", "#66A61E", "#E41A1C"]
@@ -48,3 +50,14 @@ def _generated(i: int) -> str:
     lightness = (0.38, 0.55, 0.46)[i % 3]
     r, g, b = colorsys.hls_to_rgb(hue, lightness, 0.75)
     return f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}"
+
+
+def configuration_colors(
+    rows: pd.DataFrame, configurations: list[str], colors: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Configuration -> colour: its first run's, as in the run's other charts, or one of its own."""
+    if colors is None:
+        return run_colors(configurations)
+    own = run_colors(configurations)
+    first = dict(zip(rows["configuration"].astype(str)[::-1], rows["run"].astype(str)[::-1]))  # the first run wins
+    return {c: colors.get(first.get(c, ""), own[c]) for c in configurations}

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mtlviz.charts.colors import run_colors
+from mtlviz.charts.colors import configuration_colors
 from mtlviz.charts.figure import build_figure, compact, empty_figure, panel_grid, set_axes
 from mtlviz.charts.text import plotly_text, template_text
 
@@ -51,7 +51,7 @@ def lr_sensitivity(
     if points.empty or not np.isfinite(points["mean"]).any():
         return empty_figure("No final validation loss yet: it is measured when a run finishes.")
     configurations = list(dict.fromkeys(rows["configuration"].astype(str)))
-    colors = _configuration_colors(rows, configurations, colors)
+    colors = configuration_colors(rows, configurations, colors)
     best_runs = {str(run) for run in (best or {}).values()}
     layout, panels = panel_grid(
         list(tasks), cols=2 if len(tasks) <= 4 else 3, x_title="learning rate", y_title="final validation loss"
@@ -282,14 +282,3 @@ def _key(kind: str) -> dict:
         "marker": {"symbol": symbol, "size": 11, "color": "#555555"},
         "hoverinfo": "skip",
     }
-
-
-def _configuration_colors(
-    rows: pd.DataFrame, configurations: list[str], colors: Mapping[str, str] | None
-) -> dict[str, str]:
-    """Configuration -> colour: its first run's, as in the run's other charts, or one of its own."""
-    if colors is None:
-        return run_colors(configurations)
-    own = run_colors(configurations)
-    first = dict(zip(rows["configuration"].astype(str)[::-1], rows["run"].astype(str)[::-1]))  # the first run wins
-    return {c: colors.get(first.get(c, ""), own[c]) for c in configurations}

@@ -12,12 +12,19 @@ show the summary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
+from mtlviz.config import ExperimentConfig
+from mtlviz.errors import ConfigError
 from mtlviz.export import neutralised, parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
-from mtlviz.summary import seeds_texts
+from mtlviz.protocol import CONFIRM_SEEDS, Report, confirm_config, format_value
+from mtlviz.records import CLIPPED_SHARE
+from mtlviz.summary import clipping_notes, seeds_texts
 from mtlviz.ui.state import PAUSE
 from mtlviz.ui.text import escape_markdown
 from mtlviz.ui.views import Derived, Results, views
@@ -26,6 +33,10 @@ REFRESH_SECONDS = 0.5
 # Session state: (the job's id, records version, status) and the Derived built for that state,
 # so the live panel and the summary under it share one, and reruns of an ended job reuse it.
 LIVE_DERIVED = "live_derived"
+PROTOCOL_TITLE = "Chosen on validation, reported on test"
+CONFIRM = "confirm_winners"  # the button that re-trains a search's winners on fresh seeds
+# Starts a job with this config (the page's Start path: its budget check, its job registry).
+Confirm = Callable[[ExperimentConfig], None]
 
 
 def live_panel(job: TrainingJob, running: bool, charts_live: bool = True) -> None:
@@ -94,11 +105,12 @@ def _status(job: TrainingJob, derived: Derived) -> None:
         )
 
 
-def summary_panel(job: TrainingJob, downloads: bool = True) -> None:
-    """The summary of an ended job; with `downloads`, where it was saved and its downloads."""
+def summary_panel(job: TrainingJob, downloads: bool = True, confirm: Confirm | None = None) -> None:
+    """The summary of an ended job; with `downloads`, where it was saved and its downloads;
+    with `confirm`, a button that has it train a search's winners again on fresh seeds."""
     if job.status not in (FINISHED, STOPPED):
         return
-    summary_section(job, derived_of(job))
+    summary_section(job, derived_of(job), confirm)
     if not downloads:
         return
     # The run's folder name only: where the server keeps its runs is the server's business.
@@ -110,13 +122,17 @@ def summary_panel(job: TrainingJob, downloads: bool = True) -> None:
     _downloads(job)
 
 
-def summary_section(results: Results, derived: Derived) -> None:
-    """Final validation results per task and run, best per task highlighted, time to target."""
+def summary_section(results: Results, derived: Derived, confirm: Confirm | None = None) -> None:
+    """The protocol report of a run with a test split (and, with `confirm`, its button to confirm the
+    winners), then final validation results per task and run, best per task highlighted, time to target."""
     config = results.config
     summary = derived.summary
     if summary.empty:
         return
     st.subheader("Summary")
+    report = derived.protocol
+    if report is not None:
+        protocol_section(config, report, confirm)
     best = summary.loc[summary["best"]]
     if not best.empty:
         st.markdown(
@@ -125,23 +141,91 @@ def summary_section(results: Results, derived: Derived) -> None:
                 f"**{escape_markdown(task)}**: {escape_markdown(run)}" for task, run in zip(best["task"], best["run"])
             )
         )
-    if derived.swept:
+    if derived.swept and report is None:  # with a report, its table says which trial won and on what
         picks = {c: r for c, r in derived.best_runs.items() if c in derived.swept}
+        only_lr = all({k for k, _ in o.spaces} <= {"lr"} for o in config.optimizers)
         if picks:
             st.markdown(
-                "Best learning rate: "
+                ("Best learning rate: " if only_lr else "Best trial (lowest validation objective): ")
                 + "; ".join(f"**{escape_markdown(c)}**: {escape_markdown(r)}" for c, r in picks.items())
             )
     for note in derived.coincidences:
         st.caption(escape_markdown(note))
+    for note in clipping_notes(results.frame([CLIPPED_SHARE])):
+        st.caption(escape_markdown(note))
     summary_table_element(summary, bool(config.val_targets), "summary_table")
-    if config.val_targets and int(summary["seeds"].max()) > 1:
-        st.caption("Time to target: the mean over the seeds that reached it.")
+    if config.val_targets:
+        seeds = " the mean over the seeds that reached it," if int(summary["seeds"].max()) > 1 else ""
+        st.caption(
+            f"Time to target:{seeds} in seconds of training charged to the run (its own optimizer steps and its "
+            "share of the forward and backward passes all runs share)."
+        )
     if (summary["seeds_used"] < summary["seeds"]).any():
         st.caption(
             'Seeds "1 of 3": the values are the mean of the seeds that did not diverge; '
             '"—": every seed diverged, so the run has no result.'
         )
+
+
+def protocol_section(config: ExperimentConfig, report: Report, confirm: Confirm | None = None) -> None:
+    """Each configuration's chosen trial with its validation and test results, the report's warnings,
+    and with `confirm` the button that trains the winners again on fresh seeds."""
+    st.markdown(f"**{PROTOCOL_TITLE}**")
+    st.caption(
+        "Per configuration, the trial with the lowest final validation objective (the weighted sum of task "
+        "losses, mean over seeds; a trial with a diverged seed is infeasible), then its results on the test "
+        "split, read once after the choice. Mean ± std over seeds."
+    )
+    if report.choices:
+        # Labels, task names and knob values are the user's: formula-like text stays text in the CSV download.
+        st.dataframe(neutralised(protocol_table(report)), hide_index=True, key="protocol_table")
+    problems = [w for choice in report.choices for w in choice.warnings] + list(report.notes)
+    if problems:
+        st.warning("\n".join(f"- {escape_markdown(problem)}" for problem in problems))
+    if confirm is not None:
+        _confirm_button(config, report, confirm)
+
+
+def protocol_table(report: Report) -> pd.DataFrame:
+    """One row per configuration with a feasible trial: the chosen trial, its values, its figures as text."""
+    rows = []
+    for c in report.choices:
+        row: dict[str, Any] = {
+            "configuration": c.configuration,
+            "chosen trial": c.run,
+            "hyperparameters": ", ".join(f"{k}={format_value(v)}" for k, v in c.hyperparameters.items())
+            or "nothing searched",
+            "validation objective": c.validation.text(),
+            "test objective": c.test.text(),
+        }
+        for task, figure in c.test_losses.items():
+            row[f"{task}: test loss"] = figure.text()
+            if task in c.test_scores:
+                name, score = c.test_scores[task]
+                row[f"{task}: test {name}"] = score.text()
+        row["trials searched / feasible"] = f"{c.trials} / {c.feasible}"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("—")  # a task with no score in one configuration's row
+
+
+def _confirm_button(config: ExperimentConfig, report: Report, confirm: Confirm) -> None:
+    try:
+        follow_up = confirm_config(config, report, CONFIRM_SEEDS)
+    except ConfigError as exc:
+        st.caption(f"Cannot confirm the winners: {escape_markdown(exc)}")
+        return
+    first, last = follow_up.train.seed, follow_up.train.seed + follow_up.train.seeds - 1
+    st.button(
+        f"Confirm winners with {CONFIRM_SEEDS} fresh seeds",
+        key=CONFIRM,
+        icon=":material/replay:",
+        on_click=confirm,
+        args=(follow_up,),
+        help=(
+            f"Train each chosen trial alone again on seeds {first}–{last}, which the search never used: chosen "
+            "as the best of several trials, its figures on the searched seeds are biased in its favour."
+        ),
+    )
 
 
 def summary_table_element(summary: pd.DataFrame, targets: bool, key: str) -> None:

@@ -8,6 +8,7 @@ controls and enlarges the charts for a projector.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -17,7 +18,7 @@ import streamlit as st
 
 from mtlviz.budget import Estimate, Limits, check_run, estimate_run
 from mtlviz.charts import loss_curves
-from mtlviz.config import ExperimentConfig
+from mtlviz.config import ExperimentConfig, TableTasks
 from mtlviz.data import TaskSet
 from mtlviz.errors import BudgetError, ConfigError
 from mtlviz.jobs import WORKERS, JobRegistry
@@ -120,7 +121,8 @@ def main() -> None:
     live_panel(job, running=running, charts_live=not paused)
     if not running:
         remember_saved(job.saved)
-        summary_panel(job, downloads=not presenting)
+        confirm = None if presenting else functools.partial(_confirm, jobs, choice)
+        summary_panel(job, downloads=not presenting, confirm=confirm)
 
 
 def _empty_chart() -> None:
@@ -260,6 +262,22 @@ def _start(jobs: JobRegistry, config: ExperimentConfig | None, choice: TaskChoic
     # them here, the page drawn after this click already shows the chart, half a second sooner
     # than the first live refresh would.
     job.wait_for_records(FIRST_RECORDS_WAIT)
+
+
+def _confirm(jobs: JobRegistry, choice: TaskChoice, config: ExperimentConfig) -> None:
+    """Start `config`, a search's winners on fresh seeds (mtlviz.protocol.confirm_config), as Start does.
+
+    It trains the ended run's tasks: the sidebar's data when it still holds them, else the tasks as
+    configured (a table file is not kept by the page: it must be in the sidebar again)."""
+    if choice.tasks != config.tasks:
+        if isinstance(config.tasks, TableTasks) and config.tasks.path:
+            st.session_state[START_REFUSED] = (
+                "the winners trained on a table file that the sidebar no longer holds with the run's settings; "
+                "upload it again with them to confirm the winners"
+            )
+            return
+        choice = TaskChoice(tasks=config.tasks)
+    _start(jobs, config, choice)
 
 
 def budget_problems(config: ExperimentConfig, choice: TaskChoice) -> list[str]:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from mtlviz.records import TRAIN_LOSS, VAL_LOSS
 from mtlviz.ui import state
-from mtlviz.ui.views import conflict, loss, loss_space, sensitivity, task_weights, updates
+from mtlviz.ui.views import conflict, isolation, loss, loss_space, sensitivity, task_weights, updates
 from mtlviz.ui.views.common import View, chart
 from mtlviz.ui.views.results import Derived, Results
 
@@ -21,6 +21,7 @@ VIEWS: tuple[View, ...] = (
     updates.VIEW,
     conflict.VIEW,
     sensitivity.VIEW,
+    isolation.VIEW,
     task_weights.VIEW,
     loss_space.VIEW,
 )

@@ -19,11 +19,28 @@ import pandas as pd
 
 from mtlviz.charts.colors import run_colors
 from mtlviz.config import ExperimentConfig
-from mtlviz.records import VAL_ACCURACY, VAL_LOSS, VAL_R2, VAL_RMSE, Divergence, RowInfo, RunMetadata
+from mtlviz.protocol import Report, protocol_report
+from mtlviz.records import (
+    CLIPPED_SHARE,
+    COST_SECONDS,
+    TEST_ACCURACY,
+    TEST_LOSS,
+    TEST_R2,
+    TEST_RMSE,
+    VAL_ACCURACY,
+    VAL_LOSS,
+    VAL_R2,
+    VAL_RMSE,
+    Divergence,
+    RowInfo,
+    RunMetadata,
+)
 from mtlviz.summary import best_learning_rates, coincidence_notes, coinciding_runs, summary_table
 
 # Everything summary_table reads: never the per-layer statistics, which can be millions of rows.
 SUMMARY_METRICS = (VAL_LOSS, VAL_ACCURACY, VAL_R2, VAL_RMSE)
+# Everything protocol_report reads.
+PROTOCOL_METRICS = (VAL_LOSS, CLIPPED_SHARE, COST_SECONDS, TEST_LOSS, TEST_ACCURACY, TEST_R2, TEST_RMSE)
 RUN_TABLE_COLUMNS = ("run", "configuration", "lr", "method")
 
 
@@ -96,6 +113,13 @@ class Derived:
             },
             columns=list(RUN_TABLE_COLUMNS),
         )
+
+    @cached_property
+    def protocol(self) -> Report | None:
+        """The run's protocol report (mtlviz/protocol.py): None without a test split or while it trains."""
+        if self.metadata is None:
+            return None
+        return protocol_report(self.results.frame(PROTOCOL_METRICS), self.metadata, self.config)
 
     @cached_property
     def swept(self) -> frozenset[str]:
