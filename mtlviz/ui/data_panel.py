@@ -41,7 +41,9 @@ def data_panel(choice: TaskChoice, expanded: bool) -> None:
         if report is not None:
             split = ""
             if choice.taskset is not None:
-                split = f" ({len(choice.taskset.x_train):,} training, {len(choice.taskset.x_val):,} validation)"
+                taskset = choice.taskset
+                test = "" if taskset.x_test is None else f", {len(taskset.x_test):,} test"
+                split = f" ({len(taskset.x_train):,} training, {len(taskset.x_val):,} validation{test})"
             st.text(
                 f"{report.rows_used:,} rows used of {report.rows_read:,}{split}, {report.rows_dropped:,} dropped; "
                 f"{len(report.feature_columns)} input columns after encoding; numeric features standardised "

@@ -32,12 +32,16 @@ from mtlviz.config import (
     DEVICES,
     LIMITS,
     MISSING_POLICIES,
+    SCHEDULES,
     TABLE_TASK_TYPES,
     TASK_TYPES,
+    WARMUP,
     ExperimentConfig,
     MethodConfig,
     ModelConfig,
     OptimizerConfig,
+    Schedule,
+    SearchConfig,
     SyntheticTasks,
     TableTasks,
     TaskSpec,
@@ -51,6 +55,7 @@ from mtlviz.methods import METHODS
 from mtlviz.models import SHARING
 from mtlviz.optim import OPTIMIZERS
 from mtlviz.options import OptionSpec
+from mtlviz.search import SEARCH_METHODS, Space
 
 # Widget kinds a field can be drawn as.
 NUMBER, SLIDER, SELECT, MULTI, RADIO, SEGMENTED, TEXT, TOGGLE, CHECK = (
@@ -71,6 +76,16 @@ HIDDEN_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 # A widget cannot show an open upper bound: it stops this far below it.
 _BELOW_OPEN = 1e-4
+# The optimizer options the sidebar can search (where the row's optimizer has them): the ones
+# people tune next to the learning rate. The config can search any numeric option (a link keeps them).
+SEARCHED_OPTIONS = ("weight_decay", "momentum")
+NO_SEARCH = "none"  # the search menu's entry for ExperimentConfig.search = None
+# Sobol trials per configuration the menu starts from (the config has no default: a grid has none).
+SOBOL_TRIALS = 8
+TEST_HELP = (
+    "Rows held out as a test split. It is read once, after training, by the final report, and never used to "
+    "choose anything: a search picks each configuration's best trial on validation. 0: no test split."
+)
 
 Ids = Mapping[str, Any]
 
@@ -374,6 +389,50 @@ def _task_name(ids: Ids) -> str:
     return defaults[i].name if i < len(defaults) else f"task {chr(ord('A') + i)}"
 
 
+_SEARCH_HELP = (
+    "Values to search, like the learning rates: a list, or a log-range 'from..to xN'. Empty: not searched. "
+    "Each combination is its own run (with a Search in Training: its own trial)."
+)
+
+
+def space_text(space: Space | None) -> str | None:
+    """A searched knob's space as the sidebar writes it ("0, 0.01, 0.1", "0.0001..0.1 x4"); "" when not
+    searched, None when the text cannot say it (a distribution, a linear or open range, listed pairs)."""
+    if space is None:
+        return ""
+    # str(), not :g: the shortest text that reads back as the same number.
+    if space.kind == "values" and all(_is_number(v) for v in space.values):
+        return ", ".join(str(v) for v in space.values)
+    if space.kind == "range" and space.scale == "log" and space.num and not space.integer:
+        return f"{space.low}..{space.high} x{space.num}"
+    return None
+
+
+def _lrs_text(config: OptimizerConfig) -> str:
+    if isinstance(config.lr, tuple):
+        return ", ".join(str(lr) for lr in config.lr)
+    return space_text(dict(config.search).get("lr")) or ""
+
+
+def _searched_text(knob: str, config: OptimizerConfig) -> str:
+    return space_text(dict(config.search).get(knob)) or ""
+
+
+def _has_option(option: str, drawn: Mapping[str, Any]) -> bool:
+    return drawn.get("name") in OPTIMIZERS and option in OPTIMIZERS[drawn["name"]].options
+
+
+def unshown_search(config: OptimizerConfig, ids: Ids) -> list[str]:
+    """'path = space' for each knob `config` searches that the row's text fields cannot show."""
+    shown = {"lr", WARMUP, *(o for o in SEARCHED_OPTIONS if o in OPTIMIZERS[config.name].options)}
+    path = OPTIMIZER.path.format(**ids)
+    return [
+        f"{path}.{knob} = {space.to_json()!r}"
+        for knob, space in config.search
+        if knob not in shown or space_text(space) is None
+    ]
+
+
 def _sharing_uses(name: str) -> Callable[[Mapping[str, Any]], bool]:
     """Shown when the chosen strategy's spec says it reads ModelConfig field `name`."""
     return lambda drawn: drawn.get("sharing") in SHARING and name in SHARING[drawn["sharing"]].uses
@@ -452,6 +511,17 @@ SYNTHETIC = _group(
         low=0.05,
         high=0.9,
         step=0.05,
+    ),
+    Field(
+        "test_fraction",
+        "test_fraction",
+        "Test fraction",
+        SLIDER,
+        default_of(SyntheticTasks, "test_fraction"),
+        low=0.0,
+        high=0.5,
+        step=0.05,
+        widget_args={"help": TEST_HELP},
     ),
     covers=("targets",),
 )
@@ -564,6 +634,17 @@ TABLE = _group(
         high=0.9,
         step=0.05,
     ),
+    Field(
+        "test_fraction",
+        "table_test_fraction",
+        "Test fraction",
+        SLIDER,
+        default_of(TableTasks, "test_fraction"),
+        low=0.0,
+        high=0.5,
+        step=0.05,
+        widget_args={"help": TEST_HELP},
+    ),
     covers=("path",),  # the uploaded file's name: the file uploader, not a setting
 )
 
@@ -655,7 +736,7 @@ OPTIMIZER = _group(
         False,
         attr="lr",
         arg=False,
-        read=lambda config: config.is_sweep,
+        read=lambda config: isinstance(config.lr, tuple) or "lr" in dict(config.search),
         widget_args={"help": "Train this configuration at several learning rates side by side, one run each."},
     ),
     Field(
@@ -678,12 +759,117 @@ OPTIMIZER = _group(
         "",
         attr="lr",
         arg=False,
-        # str(), not :g: the shortest text that reads back as the same float.
-        read=lambda config: ", ".join(str(lr) for lr in config.lrs) if config.is_sweep else "",
+        read=lambda config: _lrs_text(config),
         widget_args={
             "placeholder": "1e-4, 1e-3, 1e-2   or   1e-4..1e-1 x4",
             "help": "A list, or a log-range 'from..to xN' (N rates evenly spaced on a log scale).",
         },
+    ),
+    # The "Tuning" part of a row: its learning-rate schedule, gradient clipping and searched values.
+    Field(
+        "schedule",
+        "opt{i}_schedule",
+        "Learning-rate schedule",
+        SELECT,
+        default_of(Schedule, "name"),
+        arg=False,
+        read=lambda config: (config.schedule or Schedule()).name,
+        path="optimizers[{n}].schedule.name",
+        choices=SCHEDULES,
+        titles={"constant": "Constant", "cosine": "Cosine decay", "linear": "Linear decay", "step": "Step decay"}.get,
+        widget_args={"help": "After the warmup the lr stays, decays to 0 by the last step, or drops in steps."},
+    ),
+    Field(
+        "warmup_steps",
+        "opt{i}_warmup",
+        "Warmup steps",
+        NUMBER,
+        default_of(Schedule, "warmup_steps"),
+        attr="schedule",
+        arg=False,
+        read=lambda config: (config.schedule or Schedule()).warmup_steps,
+        path="optimizers[{n}].schedule.warmup_steps",
+        number=int,
+        low=0,
+        high=LIMITS["steps"][1],
+        step=10,
+        widget_args={"help": "The lr rises linearly to its value over these first steps."},
+    ),
+    Field(
+        "step_size",
+        "opt{i}_step_size",
+        "Step size",
+        NUMBER,
+        default_of(Schedule, "step_size"),
+        attr="schedule",
+        arg=False,
+        read=lambda config: (config.schedule or Schedule()).step_size,
+        path="optimizers[{n}].schedule.step_size",
+        number=int,
+        low=1,
+        high=LIMITS["steps"][1],
+        step=10,
+        shown=lambda drawn: drawn.get("schedule") == "step",
+        widget_args={"help": "Multiply the lr by gamma every this many steps after the warmup."},
+    ),
+    Field(
+        "gamma",
+        "opt{i}_gamma",
+        "Gamma",
+        NUMBER,
+        default_of(Schedule, "gamma"),
+        attr="schedule",
+        arg=False,
+        read=lambda config: (config.schedule or Schedule()).gamma,
+        path="optimizers[{n}].schedule.gamma",
+        low=0.0,  # the config refuses 0 itself, and says so
+        high=1.0,
+        step=0.05,
+        shown=lambda drawn: drawn.get("schedule") == "step",
+        widget_args={"format": "%g"},
+    ),
+    Field(
+        "clip_norm",
+        "opt{i}_clip",
+        "Clip norm",
+        NUMBER,
+        None,  # off
+        arg=False,
+        low=0.0,  # the config refuses 0 itself, and says so
+        high=1e6,
+        widget_args={
+            "format": "%g",
+            "placeholder": "off",
+            "help": "Scale each step's gradient down to this global norm when it is larger. Empty: no clipping.",
+        },
+    ),
+    *(
+        Field(
+            f"{knob}_values",
+            f"opt{{i}}_{knob}_values",
+            f"Search {knob.replace('_', ' ')}",
+            TEXT,
+            "",
+            attr="search",
+            arg=False,
+            read=functools.partial(_searched_text, knob),
+            path=f"optimizers[{{n}}].{knob}",
+            shown=functools.partial(_has_option, knob),
+            widget_args={"placeholder": "0, 0.01, 0.1", "help": _SEARCH_HELP},
+        )
+        for knob in SEARCHED_OPTIONS
+    ),
+    Field(
+        "warmup_values",
+        "opt{i}_warmup_values",
+        "Search warmup steps",
+        TEXT,
+        "",
+        attr="search",
+        arg=False,
+        read=functools.partial(_searched_text, WARMUP),
+        path="optimizers[{n}].schedule.warmup_steps",
+        widget_args={"placeholder": "0, 50, 200", "help": _SEARCH_HELP},
     ),
     covers=("options",),  # OPTIMIZER_OPTIONS
 )
@@ -737,6 +923,41 @@ TRAIN = _group(
         default_of(TrainConfig, "device"),
         choices=_devices,
         widget_args={"help": "auto uses the GPU when there is one."},
+    ),
+)
+
+# ExperimentConfig.search; None (no search) is the menu's first entry.
+SEARCH = _group(
+    SearchConfig,
+    "search",
+    Field(
+        "method",
+        "search_method",
+        "Search",
+        SELECT,
+        NO_SEARCH,
+        arg=False,
+        read=lambda search: search.method if search is not None else NO_SEARCH,
+        choices=(NO_SEARCH, *SEARCH_METHODS),
+        titles={NO_SEARCH: "None", "grid": "Grid (every combination)", "sobol": "Sobol (a sampled budget)"}.get,
+        widget_args={
+            "help": "With a search, each configuration's trials (its searched values) are compared on validation, "
+            "the best one is chosen, and only that one is reported on the test split. None: every value is "
+            "simply its own run."
+        },
+    ),
+    Field(
+        "trials",
+        "search_trials",
+        "Trials per configuration",
+        NUMBER,
+        SOBOL_TRIALS,
+        read=lambda search: search.trials if search is not None and search.trials else SOBOL_TRIALS,
+        number=int,
+        low=LIMITS["trials"][0],
+        high=LIMITS["trials"][1],
+        shown=lambda drawn: drawn.get("method") == "sobol",
+        widget_args={"help": "Quasi-random points drawn from each configuration's searched values: equal budgets."},
     ),
 )
 
@@ -828,7 +1049,7 @@ METHOD_OPTIONS = {
 
 def table() -> list[Field]:
     """Every field of the sidebar."""
-    groups = [SYNTHETIC, SYNTHETIC_TASK, TOY, TABLE, TABLE_TASK, MODEL, OPTIMIZER, TRAIN]
+    groups = [SYNTHETIC, SYNTHETIC_TASK, TOY, TABLE, TABLE_TASK, MODEL, OPTIMIZER, TRAIN, SEARCH]
     groups += [*OPTIMIZER_OPTIONS.values(), *METHOD_OPTIONS.values()]
     return [TASK_SOURCE, METHODS_FIELD, VAL_TARGET] + [item for group in groups for item in group.fields]
 

@@ -3,7 +3,8 @@
 Each configuration has a stable uid; its widgets are keyed by that uid (and the
 optimizer name, for options), so removing one row never shifts another's values.
 The widgets are the OPTIMIZER and OPTIMIZER_OPTIONS fields (ui/fields.py): their
-defaults are the optimizer specs' and ExperimentConfig's.
+defaults are the optimizer specs' and ExperimentConfig's. A row's learning-rate
+schedule, clipping and searched values sit in its collapsed "Tuning" section.
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ import re
 
 import streamlit as st
 
-from mtlviz.config import LIMITS, ExperimentConfig, OptimizerConfig
+from mtlviz.config import LIMITS, ExperimentConfig, OptimizerConfig, Schedule
 from mtlviz.errors import ConfigError
 from mtlviz.optim import OPTIMIZERS
-from mtlviz.ui.fields import CHECK, OPTIMIZER, OPTIMIZER_OPTIONS, Form, default_of
+from mtlviz.ui.fields import (
+    CHECK,
+    OPTIMIZER,
+    OPTIMIZER_OPTIONS,
+    SEARCHED_OPTIONS,
+    Form,
+    default_of,
+    unshown_search,
+)
 from mtlviz.ui.state import NEXT_UID, OPTIMIZER_UIDS
 from mtlviz.ui.text import escape_markdown
 
@@ -35,7 +44,11 @@ def _set_row(uid: int, index: int, config: OptimizerConfig, lost: list[str] | No
     ids = _ids(uid, index, config.name)
     OPTIMIZER.write(config, lost, ids)
     OPTIMIZER_OPTIONS[config.name].write(OPTIMIZERS[config.name].resolved(config.options), lost, ids)
-    st.session_state[EXPLICIT.format(**ids)] = tuple(config.options)
+    if lost is not None:
+        lost += unshown_search(config, ids)
+    # Searched options too, in the config's order: the search's order names the trials.
+    searched = [knob for knob, _ in config.search if knob in OPTIMIZERS[config.name].options]
+    st.session_state[EXPLICIT.format(**ids)] = (*config.options, *searched)
     # A label of the automatic kind ("Adam", "Adam 2", "Adam lr=0.001") was not typed: it may follow.
     automatic = _label_form(config.label, config.name, config.lrs[0]) is not None and not config.is_sweep
     st.session_state[AUTO_LABEL.format(i=uid)] = config.label if automatic else None
@@ -179,19 +192,24 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
                     "Rename it, or clear it for the automatic label.",
                     icon=":material/warning:",
                 )
+            path = f"optimizers[{index}]"
+            problems: list[str] = []
             if form.draw("sweep"):
-                text, lr = form.draw("lrs"), None
+                lr = _parsed(form, "lrs", form.draw("lrs"), f"{path}.lr", problems, "learning rates")
                 form.keep("lr")
             else:
                 old_lr = st.session_state.get(OPTIMIZER["lr"].key_for(form.ids), OPTIMIZERS[name].default_lr)
-                text = form.keep("lrs")
+                form.keep("lrs")
                 lr = form.draw("lr", on_change=_on_lr_change, args=(uid, name, old_lr))
-            options = _options_ui(form.ids, disabled)
-        path = f"optimizers[{index}]"
+            values = _options_ui(form.ids, disabled)
+            with st.expander("Tuning: schedule, clipping, searched values"):
+                schedule, clip_norm, searched = _tuning_ui(form, path, problems)
+        errors += problems
+        if problems:
+            continue
         try:
-            if lr is None:
-                lr = parse_learning_rates(text, f"{path}.lr")
-            configs.append(OptimizerConfig(name, lr, label, options, path=path))
+            options = _chosen_options(form.ids, values, searched)
+            configs.append(OptimizerConfig(name, lr, label, options, schedule, clip_norm, path=path))
         except ConfigError as exc:
             errors.append(str(exc))
     st.button(
@@ -207,24 +225,80 @@ def optimizer_rows_ui(disabled: bool = False) -> tuple[list[OptimizerConfig], li
 
 def parse_learning_rates(text: str, path: str = "lr") -> tuple[float, ...] | dict:
     """'1e-4, 1e-3' -> a list; '1e-4..1e-1 x4' -> a log-range (validated by OptimizerConfig)."""
+    return parse_values(text, path, "learning rates")
+
+
+def parse_values(text: str, path: str, what: str = "values", example: str = "1e-3") -> tuple[float, ...] | dict:
+    """A searched knob's text: '0, 0.01' -> a list; '1e-4..1e-1 x4' -> a log-range (validated by the config)."""
     text = text.strip()
     if ".." in text:
         match = re.fullmatch(r"([^.\s]+(?:\.\d+)?(?:e-?\d+)?)\s*\.\.\s*(\S+?)\s*[x×]\s*(\d+)", text)
         if not match:
             raise ConfigError(path, f"expected a log-range like '1e-4..1e-1 x4', found {text!r}")
         start, stop, num = match.groups()
-        return {"from": _number(path, start), "to": _number(path, stop), "num": int(num)}
+        return {"from": _number(path, start, example), "to": _number(path, stop, example), "num": int(num)}
     parts = [p for p in re.split(r"[,;\s]+", text) if p]
     if len(parts) < 2:
-        raise ConfigError(path, f"expected at least two learning rates separated by commas, found {text!r}")
-    return tuple(_number(path, p) for p in parts)
+        raise ConfigError(path, f"expected at least two {what} separated by commas, found {text!r}")
+    return tuple(_number(path, p, example) for p in parts)
 
 
-def _number(path: str, text: str) -> float:
+def _number(path: str, text: str, example: str = "1e-3") -> float:
     try:
         return float(text)
     except ValueError:
-        raise ConfigError(path, f"expected a number such as 1e-3, found {text!r}") from None
+        raise ConfigError(path, f"expected a number such as {example}, found {text!r}") from None
+
+
+def _parsed(form: Form, name: str, text: str, path: str, problems: list[str], what: str, example: str = "1e-3"):
+    """Text field `name`'s values; a problem is shown under the field (and added to `problems`)."""
+    try:
+        return parse_values(text, path, what, example)
+    except ConfigError as exc:
+        # The field's own label, the text and what was expected, right where it was typed.
+        st.error(f"{form.group[name].label}: {escape_markdown(str(exc).removeprefix(f'{exc.field}: '))}")
+        problems.append(str(exc))
+        return None
+
+
+def _tuning_ui(form: Form, path: str, problems: list[str]) -> tuple[dict | None, float | None, dict]:
+    """The row's schedule (a dict, or None for a constant lr), clip norm and searched option values."""
+    state, ids = st.session_state, form.ids
+    searching_warmup = bool(state.get(OPTIMIZER["warmup_values"].key_for(ids), "").strip())
+    name = form.draw("schedule")
+    warmup_col, clip_col = st.columns(2)
+    searched_help = {"disabled": True, "help": "Searched: see 'Search warmup steps' below."}
+    warmup = form.draw("warmup_steps", warmup_col, **(searched_help if searching_warmup else {}))
+    clip_norm = form.draw("clip_norm", clip_col)
+    if name == "step":
+        size_col, gamma_col = st.columns(2)
+        form.draw("step_size", size_col)
+        form.draw("gamma", gamma_col)
+    else:  # kept for when "step" is chosen again; the config holds the defaults, as its JSON would
+        form.keep("step_size")
+        form.keep("gamma")
+    st.caption("Searched values (empty: not searched)")
+    searched: dict = {}
+    for option in SEARCHED_OPTIONS:
+        name_of = f"{option}_values"
+        if not form.group[name_of].shown(form.drawn):  # the row's optimizer has no such option
+            form.keep(name_of)
+        elif text := form.draw(name_of).strip():
+            searched[option] = _parsed(form, name_of, text, f"{path}.{option}", problems, "values", "0.01")
+    warmups = None
+    if text := form.draw("warmup_values").strip():
+        path_of = f"{path}.schedule.warmup_steps"
+        warmups = _parsed(form, "warmup_values", text, path_of, problems, "warmup step counts", "50")
+    schedule = None
+    if name != default_of(Schedule, "name") or warmup or warmups is not None:
+        step = name == "step"
+        schedule = {
+            "name": name,
+            "warmup_steps": list(warmups) if isinstance(warmups, tuple) else warmups or warmup,
+            "step_size": form.drawn["step_size"] if step else default_of(Schedule, "step_size"),
+            "gamma": form.drawn["gamma"] if step else default_of(Schedule, "gamma"),
+        }
+    return schedule, clip_norm, {k: list(v) if isinstance(v, tuple) else v for k, v in searched.items()}
 
 
 def _options_ui(ids: dict, disabled: bool) -> dict:
@@ -234,13 +308,23 @@ def _options_ui(ids: dict, disabled: bool) -> dict:
     numbers = [f for f in form.group.fields if f.widget != CHECK]
     cols = st.columns(2)
     for slot, item in enumerate(numbers):
-        form.draw(item.name, cols[slot % 2])
+        search = OPTIMIZER[f"{item.attribute}_values"] if item.attribute in SEARCHED_OPTIONS else None
+        if search is not None and st.session_state.get(search.key_for(ids), "").strip():
+            form.draw(item.name, cols[slot % 2], disabled=True, help="Searched: see Tuning below.")
+        else:
+            form.draw(item.name, cols[slot % 2])
     for item in form.group.fields:
         if item not in numbers:
             form.draw(item.name)
-    explicit = st.session_state.get(EXPLICIT.format(**ids), ())
-    values = form.values()
-    # Only options that differ from PyTorch's defaults go into the config, and those the config named
-    # (first, in its order: a reopened link encodes to the same text).
+    return form.values()
+
+
+def _chosen_options(ids: dict, values: dict, searched: dict) -> dict:
+    """The config's options: the searched values in place of their option's, and only options that differ
+    from PyTorch's defaults, and those the config named (first, in its order: a reopened link encodes to the
+    same text)."""
+    spec = OPTIMIZERS[ids["name"]]
+    values = {**values, **searched}
+    explicit = [k for k in st.session_state.get(EXPLICIT.format(**ids), ()) if k in values]
     order = [*explicit, *(k for k in values if k not in explicit)]
-    return {k: values[k] for k in order if k in explicit or values[k] != spec.options[k].default}
+    return {k: values[k] for k in order if k in explicit or k in searched or values[k] != spec.options[k].default}

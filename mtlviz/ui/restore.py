@@ -10,7 +10,7 @@ can say it was not restored.
 from __future__ import annotations
 
 from mtlviz.config import ExperimentConfig
-from mtlviz.ui.fields import MODEL, TRAIN
+from mtlviz.ui.fields import MODEL, SEARCH, TRAIN
 from mtlviz.ui.optimizers import set_optimizer_rows
 from mtlviz.ui.sidebar import write_methods, write_val_targets
 from mtlviz.ui.state import UPLOAD_NEEDED
@@ -29,6 +29,7 @@ def apply_config(config: ExperimentConfig) -> list[str]:
     MODEL.write(config.model, lost)
     set_optimizer_rows(config.optimizers, lost)
     TRAIN.write(config.train, lost)
+    SEARCH.write(config.search, lost)
     write_methods(config.methods, lost)
     write_val_targets(config, lost)
     return lost

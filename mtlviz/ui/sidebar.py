@@ -13,11 +13,21 @@ import re
 
 import streamlit as st
 
-from mtlviz.config import LIMITS, ExperimentConfig, MethodConfig, ModelConfig, TrainConfig
+from mtlviz.config import LIMITS, ExperimentConfig, MethodConfig, ModelConfig, SearchConfig, TrainConfig
 from mtlviz.errors import ConfigError
 from mtlviz.methods import METHODS
 from mtlviz.models import SHARING
-from mtlviz.ui.fields import METHOD, METHOD_OPTIONS, METHODS_FIELD, MODEL, TRAIN, VAL_TARGET, Form
+from mtlviz.ui.fields import (
+    METHOD,
+    METHOD_OPTIONS,
+    METHODS_FIELD,
+    MODEL,
+    NO_SEARCH,
+    SEARCH,
+    TRAIN,
+    VAL_TARGET,
+    Form,
+)
 from mtlviz.ui.optimizers import optimizer_rows_ui
 from mtlviz.ui.tasks import SOURCES, TaskChoice, tasks_ui
 
@@ -45,10 +55,12 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
         errors += [as_shown(e) for e in method_errors]
         st.header("Training")
         train = _guard(errors, _train_ui, disabled)
+        search = _search_ui(disabled)
         targets = _targets_ui(choice.tasks.task_names if choice.tasks is not None else (), disabled)
     if errors or choice.tasks is None or model is None or train is None:
         return None, errors, choice
     try:
+        # The config checks what a search needs (a test split, equal budgets) and says which field is wrong.
         config = ExperimentConfig(
             tasks=choice.tasks,
             model=model,
@@ -56,6 +68,7 @@ def experiment_sidebar(disabled: bool = False) -> tuple[ExperimentConfig | None,
             train=train,
             val_targets=targets,
             methods=methods,
+            search=search,
         )
         return config, [], choice
     except ConfigError as exc:
@@ -125,6 +138,21 @@ def _train_ui(disabled: bool) -> TrainConfig:
     form.draw("seeds", seeds_col)
     form.draw("device")
     return TrainConfig(**form.values())
+
+
+def _search_ui(disabled: bool) -> SearchConfig | None:
+    """Whether each configuration's searched values are a tuning protocol (chosen on validation, reported on
+    test) and how its trials are drawn; None: no search."""
+    form = Form(SEARCH, disabled=disabled)
+    method_col, trials_col = st.columns(2)
+    method = form.draw("method", method_col)
+    if method == NO_SEARCH:
+        form.keep("trials")
+        return None
+    if method == "sobol":
+        return SearchConfig(method, form.draw("trials", trials_col))
+    form.keep("trials")
+    return SearchConfig(method)
 
 
 def _targets_ui(tasks: tuple[str, ...], disabled: bool) -> dict[str, float]:

@@ -117,6 +117,7 @@ def _synthetic_ui(seed: int, disabled: bool) -> TaskChoice:
         form.draw("input_dim", low=num_tasks)
         form.draw("noise_std")
         form.draw("val_fraction")
+        form.draw("test_fraction")
     return TaskChoice(tasks=SyntheticTasks(targets=tuple(specs), **form.values()))
 
 
@@ -243,6 +244,7 @@ def _columns_ui(
                 types[name] = TABLE_TASK["type"].draw(ids={**ids, "column": name}, disabled=disabled)
     form.draw("missing")
     form.draw("val_fraction")
+    form.draw("test_fraction")
     choice = TaskChoice(table=table, left_out=left_out if chosen else {})
     if not targets:
         choice.errors.append("pick at least one target column")
@@ -287,6 +289,7 @@ def _apply_pending(tasks: TableTasks, ids: dict[str, str], columns: list[str]) -
             TABLE_TASK["type"].write(spec.type, ids={**ids, "column": spec.name})
     TABLE["missing"].write(tasks.missing)
     TABLE["val_fraction"].write(tasks.val_fraction)
+    TABLE["test_fraction"].write(tasks.test_fraction)
     absent = [name for name in (*tasks.task_names, *tasks.features) if name not in columns]
     if absent:
         names = ", ".join(escape_markdown(name) for name in absent)

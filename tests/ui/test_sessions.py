@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -31,7 +32,7 @@ def test_sessions_are_isolated_queue_and_a_closed_tab_frees_its_slot(browser, on
     load_app(a, one_slot_url)
     set_steps(a, 100_000)
     a.click(".st-key-start button")
-    a.get_by_text("Step ").first.wait_for()
+    a.get_by_text(re.compile(r"^Step [0-9,]+ /")).first.wait_for()  # the progress line
 
     context_b, b = new_session(browser)
     load_app(b, one_slot_url)
