@@ -396,16 +396,24 @@ _SEARCH_HELP = (
 
 
 def space_text(space: Space | None) -> str | None:
-    """A searched knob's space as the sidebar writes it ("0, 0.01, 0.1", "0.0001..0.1 x4"); "" when not
-    searched, None when the text cannot say it (a distribution, a linear or open range, listed pairs)."""
+    """A searched knob's space as the sidebar writes it ("0, 0.01, 0.1", "0.0001..0.1 x4", "0.0001..0.1" to
+    sample, "0..0.9 lin"); "" when not searched, None when the text cannot say it (listed pairs)."""
     if space is None:
         return ""
     # str(), not :g: the shortest text that reads back as the same number.
     if space.kind == "values" and all(_is_number(v) for v in space.values):
         return ", ".join(str(v) for v in space.values)
-    if space.kind == "range" and space.scale == "log" and space.num and not space.integer:
-        return f"{space.low}..{space.high} x{space.num}"
+    if space.kind in ("range", "distribution"):
+        # A distribution samples exactly as the range without a count does: one text for both.
+        low, high = (_whole(v) if space.integer else v for v in (space.low, space.high))
+        linear = " lin" if space.scale == "linear" else ""
+        count = f" x{space.num}" if space.kind == "range" and space.num else ""
+        return f"{low}..{high}{linear}{count}"
     return None
+
+
+def _whole(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
 def _lrs_text(config: OptimizerConfig) -> str:
@@ -762,7 +770,7 @@ OPTIMIZER = _group(
         read=lambda config: _lrs_text(config),
         widget_args={
             "placeholder": "1e-4, 1e-3, 1e-2   or   1e-4..1e-1 x4",
-            "help": "A list, or a log-range 'from..to xN' (N rates evenly spaced on a log scale).",
+            "help": "A list, a log-range 'from..to xN' (N rates evenly spaced on a log scale), or 'from..to' for a Sobol search to sample from.",
         },
     ),
     # The "Tuning" part of a row: its learning-rate schedule, gradient clipping and searched values.

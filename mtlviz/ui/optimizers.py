@@ -228,15 +228,27 @@ def parse_learning_rates(text: str, path: str = "lr") -> tuple[float, ...] | dic
     return parse_values(text, path, "learning rates")
 
 
+RANGE_TEXT = re.compile(r"([^.\s]+(?:\.\d+)?(?:e-?\d+)?)\s*\.\.\s*([^\s×x]+?)(\s+lin(?:ear)?)?(?:\s*[x×]\s*(\d+))?")
+
+
 def parse_values(text: str, path: str, what: str = "values", example: str = "1e-3") -> tuple[float, ...] | dict:
-    """A searched knob's text: '0, 0.01' -> a list; '1e-4..1e-1 x4' -> a log-range (validated by the config)."""
+    """A searched knob's text (validated by the config):
+    '0, 0.01' -> a list; '1e-4..1e-1 x4' -> 4 points of a log range; '1e-4..1e-1' -> a log range a
+    sampled search draws from; with ' lin' after the range ('0..0.9 lin x4', '0..0.9 lin') a linear one."""
     text = text.strip()
     if ".." in text:
-        match = re.fullmatch(r"([^.\s]+(?:\.\d+)?(?:e-?\d+)?)\s*\.\.\s*(\S+?)\s*[x×]\s*(\d+)", text)
+        match = RANGE_TEXT.fullmatch(text)
         if not match:
-            raise ConfigError(path, f"expected a log-range like '1e-4..1e-1 x4', found {text!r}")
-        start, stop, num = match.groups()
-        return {"from": _number(path, start, example), "to": _number(path, stop, example), "num": int(num)}
+            raise ConfigError(
+                path, f"expected a range like '1e-4..1e-1 x4', '1e-4..1e-1' or '0..0.9 lin x4', found {text!r}"
+            )
+        start, stop, linear, num = match.groups()
+        space = {"from": _number(path, start, example), "to": _number(path, stop, example)}
+        if num:
+            space["num"] = int(num)
+        if linear or not num:  # "from..to xN" alone stays the log-range a learning-rate sweep always was
+            space["scale"] = "linear" if linear else "log"
+        return space
     parts = [p for p in re.split(r"[,;\s]+", text) if p]
     if len(parts) < 2:
         raise ConfigError(path, f"expected at least two {what} separated by commas, found {text!r}")

@@ -135,3 +135,31 @@ def test_a_search_without_a_test_split_shows_the_configs_message_and_disables_st
     at.slider(key="test_fraction").set_value(0.2).run()
     assert not at.button(key="start").disabled
     assert not at.main.error
+
+
+def test_sampled_ranges_and_distributions_restore_as_the_same_trials() -> None:
+    """A Sobol search over a log-uniform lr (and a uniform momentum, and a sampled warmup range) opens from
+    a link with nothing lost and Start possible: the sidebar writes them as ranges to sample, which draw
+    exactly the same trials."""
+    from mtlviz.rows import expand_rows
+
+    config = ExperimentConfig.from_dict(
+        {
+            "tasks": {"test_fraction": 0.2},
+            "optimizers": [
+                {
+                    "name": "sgd",
+                    "label": "SGD",
+                    "lr": {"distribution": "log-uniform", "low": 0.001, "high": 1.0},
+                    "momentum": {"distribution": "uniform", "low": 0.0, "high": 0.99},
+                    "schedule": {"name": "cosine", "warmup_steps": {"from": 0, "to": 100, "scale": "linear"}},
+                },
+                {"name": "adam", "label": "Adam", "lr": {"from": 1e-4, "to": 1e-1, "scale": "log"}},
+            ],
+            "search": {"method": "sobol", "trials": 6},
+        }
+    )
+    at = sidebar(config, False)
+    assert at.session_state["harness_lost"] == []
+    again = built(at)
+    assert [row.optimizer for row in expand_rows(again)] == [row.optimizer for row in expand_rows(config)]
