@@ -770,7 +770,10 @@ OPTIMIZER = _group(
         read=lambda config: _lrs_text(config),
         widget_args={
             "placeholder": "1e-4, 1e-3, 1e-2   or   1e-4..1e-1 x4",
-            "help": "A list, a log-range 'from..to xN' (N rates evenly spaced on a log scale), or 'from..to' for a Sobol search to sample from.",
+            "help": (
+                "A list, a log-range 'from..to xN' (N rates evenly spaced on a log scale), or 'from..to' "
+                "for a Sobol search to sample from."
+            ),
         },
     ),
     # The "Tuning" part of a row: its learning-rate schedule, gradient clipping and searched values.
