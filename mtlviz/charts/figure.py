@@ -142,3 +142,18 @@ def empty_figure(message: str, height: int = 320) -> go.Figure:
         "annotations": [{"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}],
     }
     return build_figure([], layout)
+
+
+def legend_key(group: str, symbol: str, text: str) -> dict:
+    """A legend entry with no data that says what a marker symbol means (grouped as `group`)."""
+    return {
+        "type": "scatter",
+        "x": [None],
+        "y": [None],
+        "mode": "markers",
+        "name": text,
+        "legendgroup": f"key {group}",
+        "showlegend": True,
+        "marker": {"symbol": symbol, "size": 11, "color": "#555555"},
+        "hoverinfo": "skip",
+    }

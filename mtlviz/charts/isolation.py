@@ -29,7 +29,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from mtlviz.charts.colors import configuration_colors
-from mtlviz.charts.figure import build_figure, empty_figure, panel_grid
+from mtlviz.charts.figure import build_figure, empty_figure, legend_key, panel_grid
 from mtlviz.charts.text import plotly_text, template_text
 from mtlviz.protocol import Figure, Report
 
@@ -304,15 +304,4 @@ KEYS = {
 
 def _key(kind: str) -> dict:
     """A legend entry (no data) that says what a marker means."""
-    symbol, text = KEYS[kind]
-    return {
-        "type": "scatter",
-        "x": [None],
-        "y": [None],
-        "mode": "markers",
-        "name": text,
-        "legendgroup": f"key {kind}",
-        "showlegend": True,
-        "marker": {"symbol": symbol, "size": 11, "color": "#555555"},
-        "hoverinfo": "skip",
-    }
+    return legend_key(kind, *KEYS[kind])
