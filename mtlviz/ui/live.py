@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mtlviz.config import ExperimentConfig
+from mtlviz.config import CLIP, ExperimentConfig
 from mtlviz.errors import ConfigError
 from mtlviz.export import neutralised, parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
@@ -151,8 +151,9 @@ def summary_section(results: Results, derived: Derived, confirm: Confirm | None 
             )
     for note in derived.coincidences:
         st.caption(escape_markdown(note))
-    for note in clipping_notes(results.frame([CLIPPED_SHARE])):
-        st.caption(escape_markdown(note))
+    if any(o.clip_norm is not None or CLIP in dict(o.search) for o in config.optimizers):
+        for note in clipping_notes(results.frame([CLIPPED_SHARE])):
+            st.caption(escape_markdown(note))
     summary_table_element(summary, bool(config.val_targets), "summary_table")
     if config.val_targets:
         seeds = " the mean over the seeds that reached it," if int(summary["seeds"].max()) > 1 else ""

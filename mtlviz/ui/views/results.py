@@ -117,8 +117,8 @@ class Derived:
     @cached_property
     def protocol(self) -> Report | None:
         """The run's protocol report (mtlviz/protocol.py): None without a test split or while it trains."""
-        if self.metadata is None:
-            return None
+        if self.metadata is None or not self.metadata.test_examples:
+            return None  # no test split: nothing to report, and no records to read for it
         return protocol_report(self.results.frame(PROTOCOL_METRICS), self.metadata, self.config)
 
     @cached_property
