@@ -32,10 +32,10 @@ from pathlib import Path
 import pandas as pd
 
 from mtlviz.budget import Limits, check_run, estimate_run
-from mtlviz.config import LIMITS, ExperimentConfig, TableTasks
+from mtlviz.config import ExperimentConfig, TableTasks
 from mtlviz.data.taskset import TaskSet
 from mtlviz.errors import ConfigError, MtlvizError
-from mtlviz.protocol import CONFIRM_SEEDS, confirm_config, format_report, protocol_report
+from mtlviz.protocol import CONFIRM_SEEDS, check_confirm, confirm_config, format_report, protocol_report
 from mtlviz.records import RunMetadata
 from mtlviz.run import STOPPED, RunResult, run_experiment
 from mtlviz.store import CONFIG_FILE, keep_table, list_runs, new_run_dir, run_title, runs_dir, table_for_rerun
@@ -99,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             if config is None:
                 return 2
         if args.confirm is not None:
-            _can_confirm(config, args.confirm)
+            check_confirm(config, args.confirm)  # refused before anything trains
+            if getattr(config.tasks, "test_fraction", 0.0) <= 0:
+                raise ConfigError(
+                    "--confirm",
+                    "winners are chosen on validation and confirmed on test; expected tasks.test_fraction > 0, found 0",
+                )
         code, result = _run(config, args.out, args.replace, quiet=args.quiet)
         if code or args.confirm is None:
             return code
@@ -131,20 +136,6 @@ def _occupied(out: Path) -> str:
         entries = sum(1 for _ in out.iterdir())
         return f"a folder with {entries} entr{'ies' if entries != 1 else 'y'}" if entries else ""
     return "a file" if out.exists() else ""
-
-
-def _can_confirm(config: ExperimentConfig, seeds: int) -> None:
-    """Refuse --confirm before anything trains when it could not be done after (ConfigError)."""
-    low, high = LIMITS["seeds"]
-    if not low <= seeds <= high:
-        raise ConfigError("--confirm", f"expected {low} to {high} seeds, found {seeds}")
-    if getattr(config.tasks, "test_fraction", 0.0) <= 0:
-        raise ConfigError(
-            "--confirm",
-            "winners are chosen on validation and confirmed on test; expected tasks.test_fraction > 0, found 0",
-        )
-    if len(config.methods) > 1:
-        raise ConfigError("--confirm", f"confirming trains one method per configuration; found {len(config.methods)}")
 
 
 def _confirm(

@@ -34,7 +34,7 @@ from mtlviz.records import (
     VAL_LOSS,
     RunMetadata,
 )
-from mtlviz.search import SHORT, Trial
+from mtlviz.search import SHORT, Trial, format_value
 
 CONFIRM_SEEDS = 10  # DeepOBS re-runs each winner with ten seeds
 AGGRESSIVE_CLIPPING = 0.5  # clipping more than half the steps is "extremely aggressive" (the Tuning Playbook)
@@ -310,11 +310,16 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def format_value(value: Any) -> str:
-    """A searched value as the report prints it: 0.001, or a pair (0.9, 0.999)."""
-    if isinstance(value, list | tuple):
-        return "(" + ", ".join(f"{v:g}" for v in value) + ")"
-    return f"{value:g}"
+def check_confirm(config: ExperimentConfig, seeds: int) -> None:
+    """Refuse (ConfigError) a confirmation that could not be made, whatever the winners: the CLI asks
+    before its search trains (--confirm), confirm_config again when the winners are known."""
+    if len(config.methods) > 1:
+        raise ConfigError(
+            "methods", f"confirming winners trains one method per configuration; found {len(config.methods)} methods"
+        )
+    low, high = LIMITS["seeds"]
+    if not low <= seeds <= high:
+        raise ConfigError("train.seeds", f"expected {low} to {high} seeds to confirm with, found {seeds}")
 
 
 def confirm_config(config: ExperimentConfig, report: Report, seeds: int = CONFIRM_SEEDS) -> ExperimentConfig:
@@ -323,13 +328,7 @@ def confirm_config(config: ExperimentConfig, report: Report, seeds: int = CONFIR
     Fresh seeds: the winners were chosen on the searched seeds, so their figures there
     are biased upwards; new seeds (new data splits, initial weights and batches) are not.
     """
-    if len(config.methods) > 1:
-        raise ConfigError(
-            "methods", f"confirming winners trains one method per configuration; found {len(config.methods)} methods"
-        )
-    low, high = LIMITS["seeds"]
-    if not low <= seeds <= high:
-        raise ConfigError("train.seeds", f"expected {low} to {high} seeds to confirm with, found {seeds}")
+    check_confirm(config, seeds)
     by_label = {o.label: o for o in config.optimizers}
     winners = []
     for c in report.choices:

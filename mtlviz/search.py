@@ -193,11 +193,12 @@ class Trial:
         """The run's name: the knobs' values on a grid ("Adam lr=0.001"), the trial number when sampled."""
         if method == "sobol":
             return f"{base} #{self.index + 1:0{len(str(total))}d}"
-        return " ".join([base, *(f"{SHORT.get(k, k)}={_shown(v)}" for k, v in self.values)])
+        return " ".join([base, *(f"{SHORT.get(k, k)}={format_value(v)}" for k, v in self.values)])
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, tuple):
+def format_value(value: Any) -> str:
+    """A knob's value as labels and reports print it: 0.001, or a pair (0.9, 0.999)."""
+    if isinstance(value, list | tuple):
         return "(" + ", ".join(f"{v:g}" for v in value) + ")"
     return f"{value:g}"
 

@@ -22,8 +22,9 @@ from mtlviz.config import CLIP, ExperimentConfig
 from mtlviz.errors import ConfigError
 from mtlviz.export import neutralised, parquet_bytes, safe_csv
 from mtlviz.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, TrainingJob
-from mtlviz.protocol import CONFIRM_SEEDS, Report, confirm_config, format_value
+from mtlviz.protocol import CONFIRM_SEEDS, Report, confirm_config
 from mtlviz.records import CLIPPED_SHARE
+from mtlviz.search import format_value
 from mtlviz.summary import clipping_notes, seeds_texts
 from mtlviz.ui.state import PAUSE
 from mtlviz.ui.text import escape_markdown
